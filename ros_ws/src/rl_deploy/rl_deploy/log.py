@@ -1,0 +1,26 @@
+"""Logging that cannot flood: a bad stream at 30 Hz logs once per period, with a count."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+
+class RateLimitedLog:
+    """Log a message per key at most once every `period_s`, counting what was suppressed."""
+
+    def __init__(self, logger: logging.Logger, period_s: float = 5.0) -> None:
+        self._logger = logger
+        self._period_s = period_s
+        self._last: dict[str, float] = {}
+        self._suppressed: dict[str, int] = {}
+
+    def warning(self, key: str, message: str) -> None:
+        now = time.monotonic()
+        if now - self._last.get(key, -float("inf")) < self._period_s:
+            self._suppressed[key] = self._suppressed.get(key, 0) + 1
+            return
+        suppressed = self._suppressed.pop(key, 0)
+        suffix = f" ({suppressed} more since last report)" if suppressed else ""
+        self._last[key] = now
+        self._logger.warning("%s%s", message, suffix)

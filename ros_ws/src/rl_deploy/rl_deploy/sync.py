@@ -1,0 +1,65 @@
+"""Input bookkeeping for the pipeline: camera streams matched by header stamp, latest values aged.
+
+Buffers are bounded: a slow consumer drops old frames instead of queueing them.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Stamped(Generic[T]):
+    """A decoded value with its header stamp and the time it arrived (host clock)."""
+
+    value: T
+    stamp_ns: int  # header stamp
+    arrival_ns: int  # host clock when fed
+    frame_id: str = ""
+
+    def age_ns(self, now_ns: int) -> int:
+        return now_ns - self.arrival_ns
+
+
+class FrameBuffer(Generic[T]):
+    """The last few frames of one stream, newest last."""
+
+    def __init__(self, depth: int = 8) -> None:
+        self._frames: deque[Stamped[T]] = deque(maxlen=depth)
+
+    def push(self, frame: Stamped[T]) -> None:
+        self._frames.append(frame)
+
+    def newest_first(self) -> Iterator[Stamped[T]]:
+        return reversed(self._frames)
+
+    def nearest(self, stamp_ns: int) -> Stamped[T] | None:
+        return min(self._frames, key=lambda f: abs(f.stamp_ns - stamp_ns), default=None)
+
+    def clear(self) -> None:
+        self._frames.clear()
+
+
+def match_newest(
+    anchor: FrameBuffer[T], others: Mapping[str, FrameBuffer[object]], slop_ns: int
+) -> tuple[Stamped[T], dict[str, Stamped[object]]] | None:
+    """Newest anchor frame that every other stream has a frame within `slop_ns` of.
+
+    This is ROS' approximate-time policy reduced to what a control loop needs: the freshest
+    consistent set, not every set.
+    """
+    for frame in anchor.newest_first():
+        matched: dict[str, Stamped[object]] = {}
+        for name, buffer in others.items():
+            partner = buffer.nearest(frame.stamp_ns)
+            if partner is None or abs(partner.stamp_ns - frame.stamp_ns) > slop_ns:
+                break
+            matched[name] = partner
+        else:
+            return frame, matched
+    return None

@@ -1,0 +1,46 @@
+"""Pipeline configuration: defaults, ROS params files, and errors that name the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rl_deploy.config import PipelineConfig
+from rl_deploy.errors import ConfigError
+
+
+def test_ros_params_file_is_accepted(tmp_path: Path):
+    path = tmp_path / "policy_node.yaml"
+    path.write_text(
+        "policy_node:\n  ros__parameters:\n"
+        "    pose_source: odometry\n    topics: {pose: /odom}\n    sync_slop_s: 0.02\n"
+    )
+    config = PipelineConfig.from_yaml(path)
+    assert config.pose_source == "odometry"
+    assert config.topics.pose == "/odom"
+    assert config.topics.depth == "/camera/depth/image_raw"
+    assert config.sync_slop_s == 0.02
+    assert config.resolve("models/x.yaml") == tmp_path / "models/x.yaml"
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"pose_source": "gps"}, r"pose_source must be one of .*got 'gps'"),
+        ({"topics": {"dpeth": "/x"}}, r"unknown config key\(s\) \['topics.dpeth'\]"),
+        ({"sync_slop_s": "fast"}, r"sync_slop_s must be a number, got 'fast'"),
+        ({"timeouts": {"camera_s": -1}}, r"timeouts.camera_s must be a finite number > 0"),
+        ({"masks": {"class_ids": [1, 2]}}, r"same length"),
+        ({"masks": {"class_ids": [1, "a"]}}, r"masks.class_ids must be a list of int"),
+        ({"cmd_vel_stamped": "yes"}, r"cmd_vel_stamped must be true or false"),
+    ],
+)
+def test_bad_values_name_the_key(values, message):
+    with pytest.raises(ConfigError, match=message):
+        PipelineConfig.from_mapping(values)
+
+
+def test_unreadable_file(tmp_path: Path):
+    with pytest.raises(ConfigError, match="cannot read config"):
+        PipelineConfig.from_yaml(tmp_path / "missing.yaml")

@@ -1,0 +1,33 @@
+"""Approximate-time matching of camera streams and bounded buffers."""
+
+from __future__ import annotations
+
+from rl_deploy.sync import FrameBuffer, Stamped, match_newest
+
+MS = 1_000_000
+
+
+def buffer(stamps_ms: list[int], depth: int = 8) -> FrameBuffer[int]:
+    frames: FrameBuffer[int] = FrameBuffer(depth)
+    for stamp in stamps_ms:
+        frames.push(Stamped(stamp, stamp * MS, stamp * MS))
+    return frames
+
+
+def test_newest_consistent_set_is_chosen():
+    depth = buffer([0, 33, 66, 100])
+    masks = buffer([1, 34, 70])  # 100 has no partner yet
+    matched = match_newest(depth, {"masks": masks}, slop_ns=10 * MS)
+    assert matched is not None
+    anchor, partners = matched
+    assert anchor.value == 66
+    assert partners["masks"].value == 70
+
+
+def test_no_match_outside_slop():
+    assert match_newest(buffer([0, 100]), {"m": buffer([50])}, slop_ns=10 * MS) is None
+
+
+def test_buffer_is_bounded_old_frames_dropped():
+    frames = buffer(list(range(100)), depth=4)
+    assert [f.value for f in frames.newest_first()] == [99, 98, 97, 96]
