@@ -1,0 +1,371 @@
+"""command_guard logic without ROS: quiet input, e-stop, teleop priority and the hard limits."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rl_deploy import codec
+from rl_deploy.codec.typestore import (
+    BOOL,
+    FLOAT64_MULTI_ARRAY,
+    JOINT_STATE,
+    JOINT_TRAJECTORY,
+    TWIST,
+    TWIST_STAMPED,
+    message_class,
+)
+from rl_deploy.command import ArmTarget, BaseVelocity
+from rl_deploy.errors import ConfigError
+from rl_deploy.guard import CommandGuard, GuardConfig, GuardIO, GuardStep
+from rl_deploy.safety import SafetyLimits
+
+ROOT = Path(__file__).resolve().parents[2]
+MS = 1_000_000
+PERIOD_NS = 20 * MS
+
+
+def profile_limits(name: str = "diff_drive_arm") -> SafetyLimits:
+    document = yaml.safe_load((ROOT / "config" / "robots" / f"{name}.yaml").read_text())
+    return SafetyLimits.from_mapping(document["robot"])
+
+
+@pytest.fixture
+def limits() -> SafetyLimits:
+    return profile_limits()
+
+
+@pytest.fixture
+def guard(limits: SafetyLimits) -> CommandGuard:
+    return CommandGuard(GuardConfig(limits=limits, period_s=0.02, input_timeout_s=0.15))
+
+
+def run_ticks(guard: CommandGuard, start_ns: int, ticks: int, policy: BaseVelocity | None = None):
+    """Tick every period, feeding `policy` just before each tick when given."""
+    decisions = []
+    for i in range(ticks):
+        now_ns = start_ns + i * PERIOD_NS
+        if policy is not None:
+            guard.on_policy(policy, now_ns)
+        decisions.append(guard.step(now_ns))
+    return decisions
+
+
+def test_zero_before_any_input(guard):
+    decision = guard.step(0)
+    assert decision.source == "quiet"
+    assert decision.base == BaseVelocity()
+
+
+def test_forwards_fresh_policy_within_limits(guard, limits):
+    wanted = BaseVelocity(linear_x=0.2, angular_z=0.5)
+    decisions = run_ticks(guard, 0, 50, wanted)
+    assert all(d.source == "policy" for d in decisions)
+    assert decisions[-1].base == wanted
+
+
+def test_zero_once_policy_goes_quiet(guard):
+    wanted = BaseVelocity(linear_x=0.2)
+    run_ticks(guard, 0, 50, wanted)
+    last_input_ns = 49 * PERIOD_NS
+    # Still within the timeout: keeps the last command.
+    assert guard.step(last_input_ns + 140 * MS).base.linear_x == pytest.approx(0.2)
+    quiet = guard.step(last_input_ns + 160 * MS)
+    assert quiet.source == "quiet"
+    assert quiet.base == BaseVelocity()
+    assert guard.counters.quiet_ticks == 1
+
+
+def test_quiet_zero_is_immediate_not_ramped(guard, limits):
+    run_ticks(guard, 0, 100, BaseVelocity(linear_x=limits.max_linear_mps))
+    decision = guard.step(99 * PERIOD_NS + 200 * MS)
+    assert decision.base.linear_x == 0.0
+
+
+def test_velocity_clamped_to_profile(guard, limits):
+    decisions = run_ticks(guard, 0, 200, BaseVelocity(linear_x=5.0, angular_z=-9.0))
+    assert decisions[-1].base.linear_x == pytest.approx(limits.max_linear_mps)
+    assert decisions[-1].base.angular_z == pytest.approx(-limits.max_angular_rps)
+    assert decisions[-1].clamped
+    assert guard.counters.clamped_ticks > 0
+
+
+def test_acceleration_limited_per_tick(guard, limits):
+    decisions = run_ticks(guard, 0, 30, BaseVelocity(linear_x=0.5, angular_z=1.5))
+    linear = [0.0] + [d.base.linear_x for d in decisions]
+    angular = [0.0] + [d.base.angular_z for d in decisions]
+    max_dv = limits.max_linear_accel_mps2 * 0.02
+    max_dw = limits.max_angular_accel_rps2 * 0.02
+    assert max(np.abs(np.diff(linear))) <= max_dv + 1e-12
+    assert max(np.abs(np.diff(angular))) <= max_dw + 1e-12
+    # The first tick moves exactly one acceleration step: the ramp starts from zero.
+    assert linear[1] == pytest.approx(max_dv)
+
+
+def test_estop_zeroes_at_once_and_resumes_from_zero(guard, limits):
+    wanted = BaseVelocity(linear_x=0.4)
+    run_ticks(guard, 0, 60, wanted)
+    guard.set_estop(True)
+    stopped = run_ticks(guard, 60 * PERIOD_NS, 5, wanted)
+    assert all(d.source == "estop" and d.base == BaseVelocity() for d in stopped)
+    guard.set_estop(False)
+    resumed = run_ticks(guard, 65 * PERIOD_NS, 1, wanted)[0]
+    assert resumed.source == "policy"
+    assert resumed.base.linear_x == pytest.approx(limits.max_linear_accel_mps2 * 0.02)
+
+
+def test_teleop_has_priority_until_its_timeout(guard):
+    policy = BaseVelocity(linear_x=0.3)
+    teleop = BaseVelocity(angular_z=0.0)  # a joystick held at rest stops the robot
+    run_ticks(guard, 0, 40, policy)
+    now_ns = 40 * PERIOD_NS
+    guard.on_teleop(teleop, now_ns)
+    taken = run_ticks(guard, now_ns, 20, policy)  # 0.4 s < teleop_timeout_s 0.5
+    assert all(d.source == "teleop" for d in taken)
+    assert taken[-1].base.linear_x == pytest.approx(0.0)
+    released = run_ticks(guard, now_ns + 600 * MS, 1, policy)[0]
+    assert released.source == "policy"
+
+
+def test_teleop_obeys_limits_and_estop(guard, limits):
+    for i in range(100):
+        guard.on_teleop(BaseVelocity(linear_x=10.0), i * PERIOD_NS)
+        decision = guard.step(i * PERIOD_NS)
+    assert decision.base.linear_x == pytest.approx(limits.max_linear_mps)
+    guard.set_estop(True)
+    assert guard.step(100 * PERIOD_NS).base == BaseVelocity()
+
+
+def test_non_finite_policy_twist_zeroes_immediately(guard):
+    run_ticks(guard, 0, 10, BaseVelocity(linear_x=0.2))
+    guard.on_policy(BaseVelocity(linear_x=math.nan), 10 * PERIOD_NS)
+    decision = guard.step(10 * PERIOD_NS)
+    assert decision.source == "quiet"
+    assert decision.base == BaseVelocity()
+    assert guard.counters.rejected_base == 1
+
+
+NAMES = ("joint_lift", "joint_arm", "joint_wrist_yaw")
+
+
+def arm(*positions: float, names: tuple[str, ...] = NAMES) -> ArmTarget:
+    return ArmTarget(names=names, positions=np.array(positions, dtype=np.float64))
+
+
+def test_arm_clamped_to_range_and_speed(guard, limits):
+    guard.on_joints({"joint_lift": 0.4, "joint_arm": 0.1, "joint_wrist_yaw": 0.0}, 0)
+    # 1 s to get there: lift may move 0.2 m, wrist 1.5 rad; the arm target is beyond its max.
+    limited = guard.limit_arm(arm(0.5, 9.0, -3.0), duration_s=1.0, now_ns=10 * MS)
+    assert limited is not None
+    assert limited.names == NAMES
+    np.testing.assert_allclose(limited.positions, [0.5, 0.3, -1.5])
+    joint_arm = limits.joints["joint_arm"]
+    assert joint_arm.min <= limited.positions[1] <= joint_arm.max
+
+
+def test_arm_zero_duration_moves_one_tick(guard):
+    guard.on_joints({"joint_lift": 0.4, "joint_arm": 0.1, "joint_wrist_yaw": 0.0}, 0)
+    limited = guard.limit_arm(arm(0.8, 0.1, 0.0), duration_s=0.0, now_ns=0)
+    assert limited is not None
+    assert limited.positions[0] == pytest.approx(0.4 + 0.2 * 0.02)
+
+
+@pytest.mark.parametrize(
+    ("target", "joints_age_ns", "estop"),
+    [
+        (arm(0.1, 0.1, math.nan), 0, False),
+        (arm(0.1, names=("joint_elbow",)), 0, False),
+        (arm(0.1, 0.1, 0.1), 600 * MS, False),
+        (arm(0.1, 0.1, 0.1), 0, True),
+    ],
+    ids=["nan", "unknown-joint", "stale-joints", "estop"],
+)
+def test_arm_refused(guard, target, joints_age_ns, estop):
+    guard.on_joints(dict.fromkeys(NAMES, 0.1), 0)
+    guard.set_estop(estop)
+    assert guard.limit_arm(target, duration_s=0.5, now_ns=joints_age_ns) is None
+    assert guard.counters.rejected_arm == 1
+
+
+def test_arm_refused_without_measurement(guard):
+    assert guard.limit_arm(arm(0.1, 0.1, 0.1), duration_s=0.5, now_ns=0) is None
+    guard.on_joints({"joint_lift": 0.1}, 0)  # the other joints were never measured
+    assert guard.limit_arm(arm(0.1, 0.1, 0.1), duration_s=0.5, now_ns=0) is None
+    assert guard.counters.rejected_arm == 2
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("period_s", 0.0), ("input_timeout_s", math.inf), ("teleop_timeout_s", -1.0)],
+)
+def test_config_rejects_bad_values_by_name(limits, key, value):
+    with pytest.raises(ConfigError, match=key):
+        GuardConfig(limits=limits, **{key: value})
+
+
+def test_config_rejects_timeout_shorter_than_period(limits):
+    with pytest.raises(ConfigError, match="input_timeout_s"):
+        GuardConfig(limits=limits, period_s=0.1, input_timeout_s=0.05)
+
+
+finite = st.floats(-20.0, 20.0, allow_nan=False)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    commands=st.lists(
+        st.tuples(
+            st.sampled_from(["policy", "teleop", "estop", "release", "none"]),
+            finite,
+            finite,
+            st.integers(1, 15),  # ticks until the next event
+        ),
+        min_size=1,
+        max_size=40,
+    ),
+    profile=st.sampled_from(["diff_drive_arm", "stretch_like"]),
+)
+def test_outputs_always_within_limits(commands, profile):
+    limits = profile_limits(profile)
+    guard = CommandGuard(GuardConfig(limits=limits, period_s=0.02, input_timeout_s=0.15))
+    now_ns = 0
+    previous = BaseVelocity()
+    for kind, linear, angular, ticks in commands:
+        velocity = BaseVelocity(linear_x=linear, angular_z=angular)
+        if kind == "policy":
+            guard.on_policy(velocity, now_ns)
+        elif kind == "teleop":
+            guard.on_teleop(velocity, now_ns)
+        elif kind in ("estop", "release"):
+            guard.set_estop(kind == "estop")
+        for _ in range(ticks):
+            decision = guard.step(now_ns)
+            base = decision.base
+            assert abs(base.linear_x) <= limits.max_linear_mps + 1e-12
+            assert abs(base.angular_z) <= limits.max_angular_rps + 1e-12
+            if decision.source in ("quiet", "estop"):
+                assert base == BaseVelocity()
+            else:
+                dv = limits.max_linear_accel_mps2 * 0.02 + 1e-12
+                dw = limits.max_angular_accel_rps2 * 0.02 + 1e-12
+                assert abs(base.linear_x - previous.linear_x) <= dv
+                assert abs(base.angular_z - previous.angular_z) <= dw
+            previous = base
+            now_ns += PERIOD_NS
+
+
+# ---------------------------------------------------------------- CDR layer (what the node runs)
+
+
+@pytest.fixture
+def step(limits: SafetyLimits) -> GuardStep:
+    config = GuardConfig(limits=limits, period_s=0.02, input_timeout_s=0.15)
+    return GuardStep(config, GuardIO())
+
+
+def twist_bytes(linear_x: float, angular_z: float = 0.0) -> bytes:
+    return codec.encode(codec.twist(BaseVelocity(linear_x=linear_x, angular_z=angular_z)), TWIST)
+
+
+def joint_state_bytes(positions: dict[str, float], stamp_ns: int = 0) -> bytes:
+    msg = message_class(JOINT_STATE)(
+        header=codec.make_header(stamp_ns, ""),
+        name=list(positions),
+        position=np.array(list(positions.values()), dtype=np.float64),
+        velocity=np.zeros(0),
+        effort=np.zeros(0),
+    )
+    return codec.encode(msg, JOINT_STATE)
+
+
+def decoded_twist(outputs, topic: str = "cmd_vel"):
+    (output,) = [o for o in outputs if o.topic == topic]
+    assert output.msgtype == TWIST
+    return codec.decode(output.data, TWIST)
+
+
+def test_step_topics(step):
+    assert step.subscriptions == {
+        "cmd_vel_in": TWIST,
+        "cmd_vel_teleop": TWIST,
+        "estop": BOOL,
+        "joint_states": JOINT_STATE,
+        "arm_command_in": JOINT_TRAJECTORY,
+    }
+    assert set(step.publications) == {"cmd_vel", "arm_command", "/diagnostics"}
+
+
+def test_step_forwards_then_zeroes_on_garbage(step):
+    for i in range(40):
+        assert step.feed("cmd_vel_in", twist_bytes(0.3), i * PERIOD_NS) == []
+        outputs = step.tick(i * PERIOD_NS)
+    assert decoded_twist(outputs).linear.x == pytest.approx(0.3)
+    assert step.feed("cmd_vel_in", b"\x00\x01garbage", 40 * PERIOD_NS) == []
+    assert step.decode_errors == {"cmd_vel_in": 1}
+    assert decoded_twist(step.tick(40 * PERIOD_NS)).linear.x == 0.0
+
+
+def test_step_estop_topic_and_diagnostics(step):
+    step.feed("cmd_vel_in", twist_bytes(0.3), 0)
+    step.feed("estop", codec.encode(message_class(BOOL)(data=True), BOOL), 0)
+    outputs = step.tick(0)
+    assert decoded_twist(outputs).linear.x == 0.0
+    (diagnostics,) = [o for o in outputs if o.topic == "/diagnostics"]
+    status = codec.decode(diagnostics.data, diagnostics.msgtype).status[0]
+    assert status.level == codec.DiagnosticLevel.WARN
+    assert "e-stop" in status.message
+    assert {kv.key: kv.value for kv in status.values}["estop"] == "true"
+    # Diagnostics come once per period, not every tick.
+    assert [o.topic for o in step.tick(PERIOD_NS)] == ["cmd_vel"]
+
+
+def test_step_limits_single_point_trajectory(step):
+    step.feed("joint_states", joint_state_bytes({"joint_lift": 0.4, "joint_arm": 0.1}), 0)
+    target = ArmTarget(names=("joint_lift", "joint_arm"), positions=np.array([0.9, 0.15]))
+    trajectory = codec.joint_trajectory(target, 123_000_000_000, "base_link", 500 * MS)
+    data = codec.encode(trajectory, JOINT_TRAJECTORY)
+    (output,) = step.feed("arm_command_in", data, 10 * MS)
+    assert output.topic == "arm_command"
+    forwarded = codec.decode(output.data, output.msgtype)
+    # Lift: range max 0.8, but 0.2 m/s for 0.5 s from 0.4 allows only 0.5.
+    np.testing.assert_allclose(forwarded.points[0].positions, [0.5, 0.15])
+    assert codec.stamp_to_ns(forwarded.header.stamp) == 123_000_000_000
+    assert forwarded.header.frame_id == "base_link"
+
+
+def test_step_stamped_and_forward_controller(limits):
+    io = GuardIO(
+        stamped_in=True,
+        stamped_out=True,
+        arm_command_type="float64_multi_array",
+        arm_joint_names=("joint_lift", "joint_arm"),
+        frame_id="base_footprint",
+    )
+    step = GuardStep(GuardConfig(limits=limits), io)
+    stamped = codec.twist_stamped(BaseVelocity(linear_x=0.01), 0, "base_link")
+    step.feed("cmd_vel_in", codec.encode(stamped, TWIST_STAMPED), 0)
+    (command, _diagnostics) = step.tick(0)
+    message = codec.decode(command.data, command.msgtype)
+    assert command.msgtype == TWIST_STAMPED
+    assert message.header.frame_id == "base_footprint"
+    assert message.twist.linear.x == pytest.approx(0.01)
+    step.feed("joint_states", joint_state_bytes({"joint_lift": 0.4, "joint_arm": 0.1}), 0)
+    array = codec.float64_multi_array([0.41, 0.3])
+    (output,) = step.feed("arm_command_in", codec.encode(array, FLOAT64_MULTI_ARRAY), 0)
+    assert output.msgtype == FLOAT64_MULTI_ARRAY
+    # First command: one tick of motion (0.2 m/s · 0.02 s) at most.
+    np.testing.assert_allclose(codec.decode(output.data, FLOAT64_MULTI_ARRAY).data, [0.404, 0.104])
+    wrong_size = codec.encode(codec.float64_multi_array([0.4]), FLOAT64_MULTI_ARRAY)
+    assert step.feed("arm_command_in", wrong_size, 0) == []
+    assert step.decode_errors == {"arm_command_in": 1}
+
+
+def test_io_needs_joint_names_for_forward_controller():
+    with pytest.raises(ConfigError, match="arm_joint_names"):
+        GuardIO(arm_command_type="float64_multi_array")
