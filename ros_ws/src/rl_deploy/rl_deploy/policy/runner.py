@@ -1,0 +1,126 @@
+"""Run a policy ONNX with ONNX Runtime, carrying its recurrent state from step to step.
+
+The model file is hashed and its graph checked against the card before any session exists.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import numpy.typing as npt
+import onnxruntime as ort
+
+from rl_deploy.errors import ConfigError, ModelContractError
+from rl_deploy.policy.card import PolicyCard, TensorSpec
+from rl_deploy.policy.contract import check_card_against_model
+from rl_deploy.policy.loader import parse_model, read_model_bytes
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_PROVIDERS: tuple[str, ...] = (
+    "TensorrtExecutionProvider",
+    "CUDAExecutionProvider",
+    "CPUExecutionProvider",
+)
+Array = npt.NDArray[np.generic]
+
+
+def select_providers(requested: Sequence[str]) -> list[str]:
+    """The requested providers this onnxruntime build offers, in the requested order."""
+    available = ort.get_available_providers()
+    chosen = [name for name in requested if name in available]
+    if not chosen:
+        raise ConfigError(
+            f"providers: none of {list(requested)} is available in this onnxruntime "
+            f"(available: {available})"
+        )
+    return chosen
+
+
+class PolicyRunner:
+    """One ONNX Runtime session for a card; `run` feeds the recurrent outputs back as inputs."""
+
+    def __init__(
+        self,
+        card: PolicyCard,
+        providers: Sequence[str] = DEFAULT_PROVIDERS,
+        *,
+        intra_op_threads: int | None = None,
+        expected_sha256: str | None = None,
+    ) -> None:
+        self.card = card
+        model_bytes = read_model_bytes(card.onnx_path)
+        self.sha256 = hashlib.sha256(model_bytes).hexdigest()
+        if expected_sha256 and self.sha256 != expected_sha256.strip().lower():
+            raise ModelContractError(
+                f"{card.onnx_path}: sha256 {self.sha256} does not match the pinned "
+                f"{expected_sha256}"
+            )
+        # Protobuf parsing only: an ONNX file never runs code when loaded (nothing is unpickled).
+        check_card_against_model(card, parse_model(model_bytes, card.onnx_path))
+        options = ort.SessionOptions()
+        if intra_op_threads is not None:
+            options.intra_op_num_threads = intra_op_threads
+        chosen = select_providers(providers)
+        self._session = ort.InferenceSession(model_bytes, sess_options=options, providers=chosen)
+        self._provider: str = self._session.get_providers()[0]
+        logger.info(
+            "policy '%s' %s runs on %s (requested %s)",
+            card.name,
+            card.onnx_path.name,
+            self._provider,
+            list(providers),
+        )
+        self._feed_specs: dict[str, TensorSpec] = {spec.name: spec.tensor for spec in card.inputs}
+        self._output_names = [out.name for out in card.outputs] + [s.output for s in card.recurrent]
+        self._state: dict[str, Array] = {}
+        self.reset()
+        self._warm_up()
+
+    @property
+    def provider(self) -> str:
+        """The execution provider the session actually uses (first of its list)."""
+        return self._provider
+
+    @property
+    def recurrent_state(self) -> dict[str, Array]:
+        """Copies of the state each recurrent input will receive on the next run()."""
+        return {name: value.copy() for name, value in self._state.items()}
+
+    def reset(self) -> None:
+        """Zero every recurrent state (start of an episode)."""
+        self._state = {
+            state.input: np.zeros(state.shape, dtype=state.dtype) for state in self.card.recurrent
+        }
+
+    def run(self, feeds: Mapping[str, Array]) -> dict[str, Array]:
+        """Outputs by name (card outputs, then recurrent outputs); state advances one step."""
+        problems = []
+        for name, spec in self._feed_specs.items():
+            value = feeds.get(name)
+            if value is None:
+                problems.append(f"input '{name}': missing from the feeds")
+            elif value.shape != spec.shape or value.dtype != np.dtype(spec.dtype):
+                problems.append(
+                    f"input '{name}': card {spec.shape} {spec.dtype}, "
+                    f"fed {value.shape} {value.dtype}"
+                )
+        if problems:
+            raise ModelContractError("; ".join(problems))
+        inputs = {name: feeds[name] for name in self._feed_specs}
+        inputs.update(self._state)
+        results = self._session.run(self._output_names, inputs)
+        outputs: dict[str, Array] = dict(zip(self._output_names, results, strict=True))
+        for state in self.card.recurrent:
+            self._state[state.input] = outputs[state.output]
+        return outputs
+
+    def _warm_up(self) -> None:
+        # The first run allocates and (on GPU providers) builds kernels; do it before step one.
+        zeros = {
+            name: np.zeros(spec.shape, dtype=spec.dtype) for name, spec in self._feed_specs.items()
+        }
+        self._session.run(self._output_names, {**zeros, **self._state})
