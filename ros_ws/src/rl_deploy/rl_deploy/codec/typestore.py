@@ -6,9 +6,11 @@ Nodes, bags and the simulator all move CDR bytes; this module turns them into me
 from __future__ import annotations
 
 import sys
+import threading
 from importlib.resources import files
 from typing import Any
 
+import numpy as np
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from rosbags.typesys.store import Typestore
 
@@ -98,17 +100,30 @@ def decode(data: bytes | bytearray | memoryview, msgtype: str) -> Any:
     """Deserialize CDR bytes (with their 4-byte encapsulation header) into a message.
 
     Large primitive arrays (image data) come back as numpy views on `data`, not copies.
-    Any failure, whatever its cause inside the generated deserializer, is a DecodeError.
+    Bytes after the end of the message are ignored, as rclpy does: rmw_serialize pads its
+    output to an estimated size. Any failure inside the generated deserializer is a DecodeError.
     """
     if msgtype not in TYPESTORE.types:
         raise DecodeError(f"cannot decode {msgtype!r}: unknown message type")
+    # Slicing bytes copies; slicing a memoryview does not, which keeps arrays zero-copy.
     try:
-        # Slicing bytes copies; slicing a memoryview does not, which keeps arrays zero-copy.
-        return TYPESTORE.deserialize_cdr(memoryview(data), msgtype)
+        view = memoryview(data).cast("B")
+    except TypeError as err:
+        raise DecodeError(f"cannot decode {msgtype!r}: data is not a contiguous buffer") from err
+    if len(view) < 4 or view[0] != 0 or view[1] not in (0, 1):
+        raise DecodeError(
+            f"cannot decode {msgtype!r}: {bytes(view[:4]).hex() or 'no bytes'} is not a CDR "
+            "encapsulation header (00 00 or 00 01)"
+        )
+    try:
+        msgdef = TYPESTORE.get_msgdef(msgtype)
+        deserialize = msgdef.deserialize_cdr_le if view[1] else msgdef.deserialize_cdr_be
+        message, _ = deserialize(view[4:], 0, msgdef.cls, TYPESTORE)
     except Exception as err:  # the generated code raises struct/Value/Index/Serde errors alike
         raise DecodeError(
-            f"cannot decode {msgtype!r} from {len(data)} bytes: {type(err).__name__}: {err}"
+            f"cannot decode {msgtype!r} from {len(view)} bytes: {type(err).__name__}: {err}"
         ) from err
+    return message
 
 
 def encode(msg: Any, msgtype: str) -> bytes:
@@ -116,7 +131,33 @@ def encode(msg: Any, msgtype: str) -> bytes:
     if msgtype not in TYPESTORE.types:
         raise EncodeError(f"cannot encode {msgtype!r}: unknown message type")
     try:
-        raw = TYPESTORE.serialize_cdr(msg, msgtype, little_endian=_LITTLE_ENDIAN_HOST)
+        msgdef = TYPESTORE.get_msgdef(msgtype)
+        size = 4 + msgdef.getsize_cdr(0, msg, TYPESTORE)
+        if size > _SCRATCH_LIMIT:
+            return bytes(TYPESTORE.serialize_cdr(msg, msgtype, little_endian=_LITTLE_ENDIAN_HOST))
+        view = _zeroed_scratch(size)
+        view[1] = int(_LITTLE_ENDIAN_HOST)  # encapsulation: 00 01 00 00 is CDR little endian
+        serialize = msgdef.serialize_cdr_le if _LITTLE_ENDIAN_HOST else msgdef.serialize_cdr_be
+        end = serialize(view[4:], 0, msg, TYPESTORE)
     except Exception as err:  # wrong field types surface as struct/Type/Attribute errors
         raise EncodeError(f"cannot encode {msgtype!r}: {type(err).__name__}: {err}") from err
-    return bytes(raw)
+    if end + 4 != size:
+        raise EncodeError(f"cannot encode {msgtype!r}: wrote {end + 4} of {size} bytes")
+    return bytes(view)
+
+
+# A per-thread buffer to serialize into. Allocating a fresh bytearray per message and copying it
+# into the returned bytes made glibc trim and re-fault the heap on every large image: 1 ms
+# instead of 0.06 ms for a 640x480 rgb8 Image.
+_SCRATCH = threading.local()
+_SCRATCH_LIMIT = 16 * 1024 * 1024  # bytes; larger messages take the allocating path
+
+
+def _zeroed_scratch(size: int) -> memoryview:
+    scratch: bytearray | None = getattr(_SCRATCH, "buffer", None)
+    if scratch is None or len(scratch) < size:
+        scratch = bytearray(size)
+        _SCRATCH.buffer = scratch
+    view = memoryview(scratch)[:size]
+    np.frombuffer(view, dtype=np.uint8).fill(0)  # CDR alignment padding must read as zero
+    return view
