@@ -104,6 +104,8 @@ def test_rclpy_style_message_with_array_array_data_is_read_without_copy():
         ({"height": 6}, r"data has 105 bytes but step\*height=21\*6=126"),
         ({"height": 4}, r"data has 105 bytes but step\*height=21\*4=84"),
         ({"data": np.zeros(104, np.uint8)}, r"data has 104 bytes"),
+        ({"data": np.zeros(105, np.int64)}, r"data must hold uint8, got int64"),
+        ({"data": [300] * 105}, r"data is not a byte buffer"),
     ],
 )
 def test_inconsistent_images_raise_a_clear_decode_error(change, message):

@@ -83,9 +83,9 @@ def _byte_buffer(data: Any, what: str) -> npt.NDArray[np.uint8]:
     """The `data` field as a 1-D uint8 array, sharing memory whenever the source allows."""
     try:
         if isinstance(data, np.ndarray):
-            if data.dtype == _U8 and data.ndim == 1:
-                return data
-            return np.ascontiguousarray(data).reshape(-1).view(np.uint8)
+            if data.dtype != _U8:
+                raise DecodeError(f"{what}.data must hold uint8, got {data.dtype}")
+            return data if data.ndim == 1 else np.ascontiguousarray(data).reshape(-1)
         try:
             return np.frombuffer(data, dtype=np.uint8)  # bytes, memoryview, array.array('B')
         except TypeError:
