@@ -1,0 +1,257 @@
+"""Observation builder: hand-computed OVMM preprocessing, history, pose, episode flags."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import pytest
+from conftest import MODELS_DIR, card_dict
+
+from rl_deploy.errors import ConfigError, DecodeError, StaleInputError
+from rl_deploy.geometry import Pose2D
+from rl_deploy.policy import ObservationBuilder, PolicyCard, RawObservation, parse_card
+
+ZERO_JOINTS = np.zeros(10, np.float32)
+
+
+def _ovmm_raw(**changes: Any) -> RawObservation:
+    fields: dict[str, Any] = {
+        "depth_m": np.full((480, 640), 2.0, np.float32),
+        "masks": {},
+        "joints": ZERO_JOINTS,
+        "pose": Pose2D(0.0, 0.0, 0.0),
+    }
+    fields.update(changes)
+    return RawObservation(**fields)
+
+
+def test_ovmm_depth_640x480_matches_hand_computed(ovmm_card: PolicyCard):
+    # 640x480 -> shortest edge 120 gives exactly 160x120: INTER_AREA averages 4x4 blocks.
+    depth = np.full((480, 640), 2.0, np.float32)  # 2 m -> 0.2
+    depth[0, 0] = np.nan  # block (0, 0): one invalid pixel -> 0
+    depth[1, 5] = 0.0  # block (0, 1): zero is invalid
+    depth[2, 10] = np.float32(65535) / np.float32(1000)  # block (0, 2): RealSense sentinel
+    depth[3, 13] = 25.0  # block (0, 3): beyond 10 m, clipped to 10 m -> 1.0
+    depth[0, 19] = np.inf  # block (0, 4): invalid
+    depth[4:8, 0:4] = 12.0  # block (1, 0): all beyond range -> 1.0
+    depth[4:8, 4:8] = 1.0 + 0.5 * np.arange(16, dtype=np.float32).reshape(4, 4)  # 1..8.5 m
+    expected = np.full((120, 160), 0.2, np.float32)
+    expected[0, 0:3] = 15 * 0.2 / 16  # = 0.1875
+    expected[0, 3] = (15 * 0.2 + 1.0) / 16  # = 0.25
+    expected[0, 4] = 15 * 0.2 / 16
+    expected[1, 0] = 1.0
+    expected[1, 1] = 0.475  # mean of 1..8.5 m = 4.75 m
+    feeds = ObservationBuilder(ovmm_card).build(_ovmm_raw(depth_m=depth))
+    head_depth = feeds["head_depth"]
+    assert head_depth.shape == (1, 1, 120, 160) and head_depth.dtype == np.float32
+    np.testing.assert_allclose(head_depth[0, 0], expected, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "sentinel",
+    [np.float32(65535) / np.float32(1000), np.float32(65535) * np.float32(0.001)],
+)
+def test_uint16_sentinel_is_invalid_however_it_was_scaled(ovmm_card: PolicyCard, sentinel):
+    depth = np.full((480, 640), sentinel, np.float32)
+    feeds = ObservationBuilder(ovmm_card).build(_ovmm_raw(depth_m=depth))
+    assert not feeds["head_depth"].any()  # all filled with 0, not clipped to 10 m
+
+
+def test_ovmm_depth_1280x720_is_cropped_at_the_centre(ovmm_card: PolicyCard):
+    # 1280x720 -> 213x120 (1280 * 120 // 720), then columns 26..185 are kept ((213-160)//2 = 26).
+    rows = np.arange(720)
+    depth_of_row = 1.0 + 0.05 * (rows // 6)  # constant over each 6-row band: one output row
+    depth = np.repeat(depth_of_row[:, None], 1280, axis=1).astype(np.float32)
+    depth[:, :150] = np.nan  # only reaches resized columns < 25: outside the crop
+    depth[:, 1130:] = 65.535  # only reaches resized columns >= 188: outside the crop
+    expected = np.repeat((0.1 * (1.0 + 0.05 * np.arange(120)))[:, None], 160, axis=1)
+    head_depth = ObservationBuilder(ovmm_card).build(_ovmm_raw(depth_m=depth))["head_depth"]
+    np.testing.assert_allclose(head_depth[0, 0], expected, atol=1e-6)
+
+
+def test_masks_share_the_depth_geometry(ovmm_card: PolicyCard):
+    small = np.zeros((480, 640), np.uint8)
+    small[8, 12] = 255  # sampled by nearest (4x scale): lands at output (2, 3)
+    small[9, 13] = 1  # between samples: dropped
+    wide = np.zeros((720, 1280), np.uint8)
+    # Nearest source column of output x is floor(x * 1280 / 213); the crop starts at x = 26.
+    wide[:, 156] = 1  # floor(26 * 6.0094) = 156 -> crop column 0
+    wide[:, 162] = 1  # floor(27 * 6.0094) = 162 -> crop column 1
+    wide[:, 155] = 1  # no output column samples 155
+    builder = ObservationBuilder(ovmm_card)
+    seg = builder.build(_ovmm_raw(masks={"object": small}))["ovmm_nav_goal_segmentation"]
+    assert seg.shape == (1, 2, 120, 160) and seg.dtype == np.float32
+    assert np.argwhere(seg[0, 0]).tolist() == [[2, 3]]
+    assert not seg[0, 1].any()  # start_receptacle absent: empty channel
+    wide_depth = np.full((720, 1280), 2.0, np.float32)
+    seg = builder.build(_ovmm_raw(depth_m=wide_depth, masks={"start_receptacle": wide}))[
+        "ovmm_nav_goal_segmentation"
+    ]
+    expected = np.zeros((120, 160), np.float32)
+    expected[:, 0:2] = 1.0
+    np.testing.assert_array_equal(seg[0, 1], expected)
+    assert not seg[0, 0].any()
+
+
+def test_target_mask_follows_the_target_class(reach_card: PolicyCard):
+    builder = ObservationBuilder(reach_card)
+    cup = np.zeros((480, 640), np.uint8)
+    cup[100:104, 200:204] = 1
+    raw = RawObservation(
+        depth_m=np.ones((480, 640), np.float32),
+        masks={"cup": cup, "bowl": np.ones((480, 640), np.uint8)},
+        joints=np.zeros(3, np.float32),
+        pose=Pose2D(0, 0, 0),
+        target_class="cup",
+    )
+    mask = builder.build(raw)["target_mask"]
+    assert np.argwhere(mask[0, 0]).tolist() == [[25, 50]]
+    with pytest.raises(ConfigError, match="'plate'"):
+        builder.build(replace(raw, target_class="plate"))
+
+
+def test_missing_required_inputs_are_named(reach_card: PolicyCard):
+    builder = ObservationBuilder(reach_card)
+    with pytest.raises(StaleInputError) as caught:
+        builder.build(RawObservation(depth_m=None, joints=np.zeros(3), target_class="cup"))
+    message = str(caught.value)
+    assert "depth_m (input 'depth')" in message
+    assert "pose (input 'pose')" in message
+    assert "joints" not in message
+
+
+def test_bad_sizes_are_decode_errors(ovmm_card: PolicyCard):
+    builder = ObservationBuilder(ovmm_card)
+    with pytest.raises(DecodeError, match="joints: expected 10 values"):
+        builder.build(_ovmm_raw(joints=np.zeros(7)))
+    with pytest.raises(DecodeError, match="smaller than the 160x120 crop"):
+        builder.build(_ovmm_raw(depth_m=np.ones((640, 480), np.float32)))  # portrait
+
+
+def test_relative_pose_is_taken_from_the_episode_start(ovmm_card: PolicyCard):
+    builder = ObservationBuilder(ovmm_card)
+    builder.reset(Pose2D(1.0, 2.0, math.pi / 2))
+    feeds = builder.build(_ovmm_raw(pose=Pose2D(1.0, 3.0, math.pi / 2 + 0.5)))
+    # One metre along map +y is straight ahead of a start facing +y.
+    np.testing.assert_allclose(feeds["robot_start_gps"], [[1.0, 0.0]], atol=1e-6)
+    np.testing.assert_allclose(feeds["robot_start_compass"], [[0.5]], atol=1e-6)
+    builder.reset(Pose2D(0.0, 0.0, 3.0))
+    compass = builder.build(_ovmm_raw(pose=Pose2D(0.0, 0.0, -3.0)))["robot_start_compass"]
+    np.testing.assert_allclose(compass, [[2 * math.pi - 6.0]], atol=1e-6)  # wrapped
+    builder.reset(None)  # the first pose seen becomes the start
+    first = builder.build(_ovmm_raw(pose=Pose2D(5.0, -1.0, 1.0)))
+    second = builder.build(_ovmm_raw(pose=Pose2D(5.0, -1.0 + 2.0, 1.0)))
+    np.testing.assert_allclose(first["robot_start_gps"], [[0.0, 0.0]], atol=1e-6)
+    np.testing.assert_allclose(
+        second["robot_start_gps"], [[2 * math.sin(1.0), 2 * math.cos(1.0)]], atol=1e-6
+    )
+
+
+def test_prev_action_and_not_done_across_steps(ovmm_card: PolicyCard):
+    builder = ObservationBuilder(ovmm_card)
+    first = builder.build(_ovmm_raw())
+    assert first["not_done_masks"].tolist() == [[0.0]]
+    assert first["prev_actions"].tolist() == [[0.0] * 10]
+    builder.record_action(np.arange(10, dtype=np.float32))
+    second = builder.build(_ovmm_raw())
+    assert second["not_done_masks"].tolist() == [[1.0]]
+    assert second["prev_actions"].tolist() == [list(map(float, range(10)))]
+    builder.reset()
+    third = builder.build(_ovmm_raw())
+    assert third["not_done_masks"].tolist() == [[0.0]]
+    assert not third["prev_actions"].any()
+    with pytest.raises(Exception, match="expected 10 values"):
+        builder.record_action(np.zeros(5))
+
+
+def _vector_card(**joint_input: Any) -> PolicyCard:
+    data = card_dict("example_reach")
+    data["inputs"][3] = {"name": "joints", "source": "joints", "dtype": "float32", **joint_input}
+    return parse_card(data, MODELS_DIR)
+
+
+def _joint_raw(values: list[float]) -> RawObservation:
+    return RawObservation(
+        depth_m=np.ones((480, 640), np.float32),
+        joints=np.array(values, np.float32),
+        pose=Pose2D(0, 0, 0),
+        target_class="cup",
+    )
+
+
+def test_history_is_stacked_oldest_first():
+    builder = ObservationBuilder(_vector_card(shape=[1, 9], history=3))
+    outputs = [
+        builder.build(_joint_raw(values))["joints"].tolist()
+        for values in ([1, 2, 3], [4, 5, 6], [7, 8, 9], [10, 11, 12])
+    ]
+    assert outputs == [
+        [[1, 2, 3, 1, 2, 3, 1, 2, 3]],  # the first frame repeated
+        [[1, 2, 3, 1, 2, 3, 4, 5, 6]],
+        [[1, 2, 3, 4, 5, 6, 7, 8, 9]],
+        [[4, 5, 6, 7, 8, 9, 10, 11, 12]],
+    ]
+    builder.reset()
+    assert builder.build(_joint_raw([0, 0, 1]))["joints"].tolist() == [[0, 0, 1] * 3]
+
+
+def test_history_zero_fill_and_image_history():
+    builder = ObservationBuilder(_vector_card(shape=[1, 6], history=2, history_fill="zeros"))
+    assert builder.build(_joint_raw([1, 2, 3]))["joints"].tolist() == [[0, 0, 0, 1, 2, 3]]
+    data = card_dict("example_reach")
+    data["inputs"][0]["shape"] = [1, 2, 120, 160]
+    data["inputs"][0]["history"] = 2
+    builder = ObservationBuilder(parse_card(data, MODELS_DIR))
+    near = replace(_joint_raw([0, 0, 0]), depth_m=np.full((480, 640), 1.0, np.float32))
+    far = replace(near, depth_m=np.full((480, 640), 5.0, np.float32))
+    builder.build(near)
+    depth = builder.build(far)["depth"]
+    assert depth.shape == (1, 2, 120, 160)
+    np.testing.assert_allclose(depth[0, :, 0, 0], [0.1, 0.5], atol=1e-6)  # older channel first
+
+
+def test_normalize_scale_clip_and_joint_subset():
+    card = _vector_card(
+        shape=[1, 2],
+        joints=["joint_wrist_yaw", "joint_lift"],
+        scale=[2.0, 1.0],
+        normalize=True,
+        clip=[-5.0, 5.0],
+        statistics={"mean": [1.0, 0.5], "std": [0.5, 0.25], "min": -1.0, "max": 1.0},
+    )
+    feeds = ObservationBuilder(card).build(_joint_raw([0.7, 0.0, 3.0]))
+    # wrist_yaw 3.0 * 2 = 6 -> (6 - 1) / 0.5 = 10 -> clipped to 5; lift (0.7 - 0.5) / 0.25 = 0.8
+    np.testing.assert_allclose(feeds["joints"], [[5.0, 0.8]], atol=1e-6)
+
+
+def test_constant_and_nhwc_layout():
+    data = card_dict("example_reach")
+    data["inputs"][3] = {
+        "name": "joints",
+        "source": "constant",
+        "shape": [1, 3],
+        "dtype": "float32",
+        "value": [0.5, -1.0, 2.0],
+    }
+    data["inputs"][1]["shape"] = [1, 120, 160, 1]
+    data["inputs"][1]["layout"] = "NHWC"
+    builder = ObservationBuilder(parse_card(data, MODELS_DIR))
+    mask = np.zeros((480, 640), np.uint8)
+    mask[0, 4] = 1
+    raw = replace(_joint_raw([0, 0, 0]), masks={"cup": mask})
+    feeds = builder.build(raw)
+    assert feeds["joints"].tolist() == [[0.5, -1.0, 2.0]]
+    assert feeds["target_mask"].shape == (1, 120, 160, 1)
+    assert np.argwhere(feeds["target_mask"][0, :, :, 0]).tolist() == [[0, 1]]
+
+
+def test_a_failed_build_leaves_the_history_untouched():
+    builder = ObservationBuilder(_vector_card(shape=[1, 6], history=2))
+    builder.build(_joint_raw([1, 2, 3]))
+    bad = replace(_joint_raw([4, 5, 6]), target_class="plate")
+    with pytest.raises(ConfigError):
+        builder.build(bad)
+    assert builder.build(_joint_raw([7, 8, 9]))["joints"].tolist() == [[1, 2, 3, 7, 8, 9]]

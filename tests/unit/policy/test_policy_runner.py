@@ -1,0 +1,110 @@
+"""ONNX runner: recurrent state carried and reset, sha256 pin, provider choice, feed checks."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import MODELS_DIR
+
+from rl_deploy.errors import ConfigError, ModelContractError
+from rl_deploy.geometry import Pose2D
+from rl_deploy.policy import ObservationBuilder, PolicyCard, PolicyRunner, RawObservation
+from rl_deploy.policy.runner import select_providers
+
+CPU = ["CPUExecutionProvider"]
+
+
+def _feeds(card: PolicyCard, steps: int) -> list[dict[str, np.ndarray]]:
+    builder = ObservationBuilder(card)
+    rng = np.random.default_rng(3)
+    feeds = []
+    for step in range(steps):
+        depth = rng.uniform(0.5, 6.0, (480, 640)).astype(np.float32)
+        obj = (rng.random((480, 640)) < 0.1).astype(np.uint8)
+        feeds.append(
+            builder.build(
+                RawObservation(
+                    depth_m=depth,
+                    masks={"object": obj},
+                    joints=rng.uniform(-1, 1, 10).astype(np.float32),
+                    pose=Pose2D(0.1 * step, 0.0, 0.05 * step),
+                )
+            )
+        )
+        builder.record_action(rng.uniform(-1, 1, card.action_size).astype(np.float32))
+    return feeds
+
+
+def test_recurrent_state_is_carried_and_reset(ovmm_card: PolicyCard):
+    first, second = _feeds(ovmm_card, 2)
+    runner = PolicyRunner(ovmm_card, CPU)
+    runner.run(first)
+    carried = runner.run(second)
+    fresh = PolicyRunner(ovmm_card, CPU).run(second)
+    assert not np.allclose(carried["base_vel"], fresh["base_vel"], atol=1e-6)
+    state = runner.recurrent_state
+    np.testing.assert_array_equal(state["rnn_hidden_states"], carried["rnn_hidden_states_out"])
+    runner.reset()
+    assert not runner.recurrent_state["rnn_cell_states"].any()
+    after_reset = runner.run(second)
+    for name, value in fresh.items():
+        np.testing.assert_array_equal(after_reset[name], value, err_msg=name)
+
+
+def test_not_done_zero_clears_the_state_inside_the_graph(ovmm_card: PolicyCard):
+    first, second = _feeds(ovmm_card, 2)
+    runner = PolicyRunner(ovmm_card, CPU)
+    runner.run(first)
+    restarted = runner.run({**second, "not_done_masks": np.zeros((1, 1), np.float32)})
+    fresh = PolicyRunner(ovmm_card, CPU).run({**second, "not_done_masks": np.zeros((1, 1), "f4")})
+    np.testing.assert_array_equal(restarted["arm_action"], fresh["arm_action"])
+
+
+def test_sha256_pin(reach_card: PolicyCard):
+    digest = hashlib.sha256(reach_card.onnx_path.read_bytes()).hexdigest()
+    assert PolicyRunner(reach_card, CPU, expected_sha256=digest.upper()).sha256 == digest
+    with pytest.raises(ModelContractError, match=f"sha256 {digest} does not match .* {'0' * 64}"):
+        PolicyRunner(reach_card, CPU, expected_sha256="0" * 64)
+
+
+def test_sha256_is_checked_before_the_model_is_parsed(reach_card: PolicyCard, tmp_path: Path):
+    tampered = tmp_path / "example_reach.onnx"
+    tampered.write_bytes(b"not a model at all")
+    card = dataclasses.replace(reach_card, onnx_path=tampered)
+    with pytest.raises(ModelContractError, match="sha256"):
+        PolicyRunner(card, CPU, expected_sha256="0" * 64)
+    with pytest.raises(ModelContractError, match="not an ONNX model"):
+        PolicyRunner(card, CPU)
+
+
+def test_providers_keep_only_available_ones(reach_card: PolicyCard, caplog):
+    assert select_providers(["TensorrtExecutionProvider", "NoSuchProvider", *CPU]) == CPU
+    with pytest.raises(ConfigError, match="NoSuchProvider"):
+        select_providers(["NoSuchProvider"])
+    with caplog.at_level(logging.INFO, logger="rl_deploy.policy.runner"):
+        runner = PolicyRunner(reach_card, ["NoSuchProvider", *CPU], intra_op_threads=1)
+    assert runner.provider == "CPUExecutionProvider"
+    assert "runs on CPUExecutionProvider" in caplog.text
+
+
+def test_feeds_are_checked_against_the_card(reach_card: PolicyCard):
+    runner = PolicyRunner(reach_card, CPU)
+    feeds = {spec.name: np.zeros(spec.shape, dtype=spec.dtype) for spec in reach_card.inputs}
+    assert runner.run(feeds)["action"].shape == (1, 5)
+    feeds["pose"] = np.zeros((1, 3), np.float64)
+    del feeds["joints"]
+    with pytest.raises(ModelContractError) as caught:
+        runner.run(feeds)
+    assert "input 'joints': missing" in str(caught.value)
+    assert "input 'pose': card (1, 3) float32, fed (1, 3) float64" in str(caught.value)
+
+
+def test_runner_checks_the_card_against_the_graph(reach_card: PolicyCard):
+    wrong = dataclasses.replace(reach_card, onnx_path=MODELS_DIR / "ovmm_nav.onnx")
+    with pytest.raises(ModelContractError, match="input 'depth': card"):
+        PolicyRunner(wrong, CPU)
