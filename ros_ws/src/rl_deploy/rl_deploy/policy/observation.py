@@ -62,7 +62,7 @@ class _InputState:
         return array.reshape(self.spec.frame_shape)
 
     def push(self, frame: FloatArray) -> npt.NDArray[np.generic]:
-        """Scale, normalize, clip, stack with the history (oldest first), cast to the input dtype."""
+        """Scale, normalize, clip, stack with the history (oldest first), cast to the dtype."""
         spec = self.spec
         if self.scale is not None:
             frame = frame * self.scale

@@ -264,6 +264,22 @@ def _depth(fields: Fields) -> DepthPreprocess:
 def _vector_input(fields: Fields, spec: InputSpec, card: PolicyCard) -> InputSpec:
     if len(spec.shape) != 2:
         raise fields.fail("shape", list(spec.shape), "expected rank 2 (1, features) for a vector")
+    spec, frame_size = _vector_source(fields, spec, card)
+    if fields.has("scale"):
+        scale = fields.numbers("scale")
+        if len(scale) not in (1, frame_size):
+            raise fields.fail("scale", list(scale), f"expected 1 or {frame_size} values")
+        spec = replace(spec, scale=scale)
+    if spec.shape[1] != frame_size * spec.history:
+        why = f"expected {frame_size * spec.history} features ({frame_size} per frame"
+        if spec.source == "prev_action":
+            why += f": the raw action vector {list(card.action_parts)}"
+        raise fields.fail("shape", list(spec.shape), f"{why} x history {spec.history})")
+    return spec
+
+
+def _vector_source(fields: Fields, spec: InputSpec, card: PolicyCard) -> tuple[InputSpec, int]:
+    """The spec with its source-specific keys, and the number of values in one frame."""
     if spec.source == "joints":
         joints = fields.strings("joints", default=card.joint_names)
         unknown = [joint for joint in joints if joint not in card.joint_names]
@@ -288,17 +304,7 @@ def _vector_input(fields: Fields, spec: InputSpec, card: PolicyCard) -> InputSpe
         spec = replace(spec, value=value)
     else:  # not_done
         frame_size = 1
-    if fields.has("scale"):
-        scale = fields.numbers("scale")
-        if len(scale) not in (1, frame_size):
-            raise fields.fail("scale", list(scale), f"expected 1 or {frame_size} values")
-        spec = replace(spec, scale=scale)
-    if spec.shape[1] != frame_size * spec.history:
-        why = f"expected {frame_size * spec.history} features ({frame_size} per frame"
-        if spec.source == "prev_action":
-            why += f": the raw action vector {list(card.action_parts)}"
-        raise fields.fail("shape", list(spec.shape), f"{why} x history {spec.history})")
-    return spec
+    return spec, frame_size
 
 
 def _statistics(fields: Fields, spec: InputSpec) -> Statistics | None:
