@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -46,15 +46,15 @@ class FrameBuffer(Generic[T]):
 
 
 def match_newest(
-    anchor: FrameBuffer[T], others: Mapping[str, FrameBuffer[object]], slop_ns: int
-) -> tuple[Stamped[T], dict[str, Stamped[object]]] | None:
+    anchor: FrameBuffer[T], others: Mapping[str, FrameBuffer[Any]], slop_ns: int
+) -> tuple[Stamped[T], dict[str, Stamped[Any]]] | None:
     """Newest anchor frame that every other stream has a frame within `slop_ns` of.
 
     This is ROS' approximate-time policy reduced to what a control loop needs: the freshest
     consistent set, not every set.
     """
     for frame in anchor.newest_first():
-        matched: dict[str, Stamped[object]] = {}
+        matched: dict[str, Stamped[Any]] = {}
         for name, buffer in others.items():
             partner = buffer.nearest(frame.stamp_ns)
             if partner is None or abs(partner.stamp_ns - frame.stamp_ns) > slop_ns:

@@ -1,0 +1,125 @@
+"""`rl-deploy`: the command line of the core (replay, demo, benchmarks, model tooling)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from rl_deploy.config import PipelineConfig
+from rl_deploy.errors import BagError, RlDeployError
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_SETUP = 0, 1, 2
+
+# Subcommands that live in their own modules, loaded only when asked for (some pull in heavy
+# optional dependencies such as ultralytics, which the runtime must never import).
+DELEGATED: dict[str, tuple[str, str, str]] = {
+    "export-detector": (
+        "rl_deploy.tools.detector_export",
+        "export_detector_main",
+        "export an Ultralytics YOLO-seg model to ONNX and verify it (needs the export extra)",
+    ),
+    "train-detector": (
+        "rl_deploy.tools.detector_train",
+        "train_detector_main",
+        "train the example detector on synthetic images (needs the export extra)",
+    ),
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in DELEGATED:
+        module, function, _ = DELEGATED[argv[0]]
+        entry: Callable[[list[str]], int] = getattr(importlib.import_module(module), function)
+        return entry(argv[1:])
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="[%(levelname)s] %(name)s: %(message)s",
+    )
+    try:
+        result: int = args.run(args)
+    except BagError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_FAILED
+    except RlDeployError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_BAD_SETUP
+    return result
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rl-deploy", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    replay = commands.add_parser("replay", help="run the pipeline over a rosbag2 file")
+    replay.add_argument("bag", type=Path, help="rosbag2 directory (mcap or sqlite3) or .mcap file")
+    replay.add_argument("--out", type=Path, required=True, help="output directory")
+    replay.add_argument("--config", type=Path, help="pipeline config / policy_node params YAML")
+    replay.add_argument("--no-progress", action="store_true", help="no progress bar")
+    replay.add_argument("--no-report", action="store_true", help="skip report.html")
+    replay.set_defaults(run=_replay)
+
+    make_bag = commands.add_parser("make-bag", help="write a generated 30 Hz RGB-D test bag")
+    make_bag.add_argument("out", type=Path, help="bag directory to create")
+    make_bag.add_argument("--seconds", type=float, default=5.0)
+    make_bag.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap")
+    make_bag.add_argument("--seed", type=int, default=0)
+    make_bag.set_defaults(run=_make_bag)
+
+    demo = commands.add_parser("demo", help="the main job on an embedded default, no robot")
+    demo.add_argument("--out", type=Path, default=Path("demo_out"))
+    demo.set_defaults(run=_demo)
+
+    for name, (_, _, help_text) in DELEGATED.items():
+        commands.add_parser(name, help=help_text, add_help=False)
+    return parser
+
+
+def _load_config(path: Path | None) -> PipelineConfig:
+    return PipelineConfig.from_yaml(path) if path else PipelineConfig()
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from rl_deploy.replay import replay, write_report
+
+    result = replay(args.bag, args.out, _load_config(args.config), progress=not args.no_progress)
+    if not args.no_report:
+        write_report(result, args.out / "report.html")
+    print(json.dumps(result.summary, indent=2))
+    return EXIT_OK
+
+
+def _make_bag(args: argparse.Namespace) -> int:
+    from rl_deploy.replay import SyntheticBagSpec, write_synthetic_bag
+
+    spec = SyntheticBagSpec(seconds=args.seconds, storage=args.storage, seed=args.seed)
+    print(write_synthetic_bag(args.out, spec))
+    return EXIT_OK
+
+
+def _demo(args: argparse.Namespace) -> int:
+    """Generate a bag, replay it through the example policy, and write the report."""
+    import shutil
+
+    from rl_deploy.replay import SyntheticBagSpec, replay, write_report, write_synthetic_bag
+
+    out: Path = args.out
+    shutil.rmtree(out / "input_bag", ignore_errors=True)
+    bag = write_synthetic_bag(out / "input_bag", SyntheticBagSpec(seconds=10.0))
+    result = replay(bag, out / "replay", PipelineConfig())
+    report = write_report(result, out / "replay" / "report.html")
+    print(json.dumps(result.summary, indent=2))
+    print(f"report: {report}")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,422 @@
+"""The one pipeline every host runs: CDR messages in, CDR commands out, on the host's clock.
+
+Hosts (rclpy nodes, bag replay, the simulator harness) call `feed` for each message and `tick`
+at the control rate. Decoding happens on arrival (cheap, zero-copy), all heavy work in `tick`,
+so frames the controller never uses cost almost nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import yaml
+
+from rl_deploy import codec
+from rl_deploy.codec.typestore import (
+    BOOL,
+    DIAGNOSTIC_ARRAY,
+    FLOAT64_MULTI_ARRAY,
+    IMAGE,
+    JOINT_STATE,
+    JOINT_TRAJECTORY,
+    ODOMETRY,
+    POSE_STAMPED,
+    POSE_WITH_COVARIANCE_STAMPED,
+    TF_MESSAGE,
+    TWIST,
+    TWIST_STAMPED,
+)
+from rl_deploy.command import Command
+from rl_deploy.config import PipelineConfig
+from rl_deploy.errors import ConfigError, RlDeployError
+from rl_deploy.geometry import Pose2D
+from rl_deploy.io import Output
+from rl_deploy.log import RateLimitedLog
+from rl_deploy.policy import Policy, RawObservation
+from rl_deploy.safety import SafetyFilter, SafetyLimits
+from rl_deploy.sync import FrameBuffer, Stamped, match_newest
+
+logger = logging.getLogger(__name__)
+
+POSE_SOURCE_MSGTYPES = {
+    "amcl": POSE_WITH_COVARIANCE_STAMPED,
+    "pose_stamped": POSE_STAMPED,
+    "odometry": ODOMETRY,
+    "tf": TF_MESSAGE,
+}
+ARM_MSGTYPES = {
+    "joint_trajectory": JOINT_TRAJECTORY,
+    "float64_multi_array": FLOAT64_MULTI_ARRAY,
+}
+
+ZERO_REASONS = ("estop", "stale", "no_frames", "invalid_input", "policy_error", "nonfinite")
+
+
+@dataclass
+class PipelineStats:
+    """Counters since start; what `summary.json` and `/diagnostics` report."""
+
+    messages_in: dict[str, int] = field(default_factory=dict)
+    decode_errors: dict[str, int] = field(default_factory=dict)
+    ticks: int = 0
+    commands_out: int = 0
+    zero_commands: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ZERO_REASONS, 0))
+
+
+@dataclass(frozen=True)
+class TickRecord:
+    """What one control step did, for reports and tests."""
+
+    now_ns: int
+    stamp_ns: int  # header stamp carried by the outputs
+    command: Command  # what was sent, after safety
+    zero_reason: str | None  # one of ZERO_REASONS, None when the policy drove
+    detail: str  # human-readable cause of a zero command
+    stage_ms: Mapping[str, float]  # per-stage wall time of this step
+    pose: Pose2D | None  # base pose used (map frame)
+    mask_u8: npt.NDArray[np.uint8] | None  # target mask at camera resolution, {0, 1}
+    depth_m: npt.NDArray[np.float32] | None  # depth frame used, metres
+
+
+class ClassIdMasks(Mapping[str, npt.NDArray[np.uint8]]):
+    """Binary masks from a class-id segmentation image, computed only for classes asked for."""
+
+    def __init__(self, class_ids: npt.NDArray[Any], table: Mapping[str, int]) -> None:
+        self._class_ids = class_ids
+        self._table = table
+        self._cache: dict[str, npt.NDArray[np.uint8]] = {}
+
+    def __getitem__(self, name: str) -> npt.NDArray[np.uint8]:
+        if name not in self._cache:
+            self._cache[name] = (self._class_ids == self._table[name]).view(np.uint8)
+        return self._cache[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._table)
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+
+@dataclass(frozen=True)
+class _FrameSet:
+    """Inputs of one control step, matched and checked for age."""
+
+    depth: Stamped[npt.NDArray[np.float32]]
+    masks: Mapping[str, npt.NDArray[np.uint8]]
+    joints: Mapping[str, float]
+    pose: Pose2D
+
+
+class Pipeline:
+    """Matches inputs, builds the observation, runs the policy and makes the command safe."""
+
+    def __init__(self, config: PipelineConfig, policy: Policy, limits: SafetyLimits) -> None:
+        self.config = config
+        self.policy = policy
+        card = policy.card
+        self.control_period_ns = round(1e9 / card.control_rate_hz)
+        self.safety = SafetyFilter(limits, self.control_period_ns / 1e9)
+        arm = card.decoding.arm
+        self.arm_joint_names: tuple[str, ...] = arm.targets if arm is not None else ()
+        limits.require_joints(self.arm_joint_names)
+        self.target_class = config.policy.target_class or card.target_classes[0]
+        if self.target_class not in card.target_classes:
+            raise ConfigError(
+                f"policy.target_class {self.target_class!r} is not one of the card's "
+                f"target_classes {list(card.target_classes)}"
+            )
+        self._class_table = dict(zip(config.masks.class_names, config.masks.class_ids, strict=True))
+        self._joint_names = tuple(dict.fromkeys((*card.joint_names, *self.arm_joint_names)))
+        self.stats = PipelineStats()
+        self.last_tick: TickRecord | None = None
+        self._log = RateLimitedLog(logger)
+        self._depth: FrameBuffer[npt.NDArray[np.float32]] = FrameBuffer()
+        self._segmentation: FrameBuffer[npt.NDArray[Any]] = FrameBuffer()
+        self._joints: Stamped[dict[str, float]] | None = None
+        self._pose: Stamped[Pose2D] | None = None
+        self._tf = codec.TransformTree()
+        self._estop = False
+        self._episode_started = False
+        self._next_diagnostics_ns: int | None = None
+        self._handlers = self._make_handlers()
+
+    @classmethod
+    def from_config(cls, config: PipelineConfig) -> Pipeline:
+        """Load the card, its model and the robot profile; any problem is one clear error."""
+        policy = Policy.load(
+            config.resolve(config.policy.card),
+            providers=config.policy.providers,
+            expected_sha256=config.policy.sha256 or None,
+        )
+        return cls(config, policy, load_robot_limits(config.resolve(config.robot_profile)))
+
+    # ---------------------------------------------------------------- topics
+
+    @property
+    def subscriptions(self) -> dict[str, str]:
+        """Topic → message type of every input this pipeline consumes."""
+        return {topic: msgtype for topic, (msgtype, _) in self._handlers.items()}
+
+    @property
+    def publications(self) -> dict[str, str]:
+        topics = self.config.topics
+        return {
+            topics.cmd_vel: TWIST_STAMPED if self.config.cmd_vel_stamped else TWIST,
+            topics.arm_command: ARM_MSGTYPES[self.config.arm_command_type],
+            topics.mask_out: IMAGE,
+            topics.diagnostics: DIAGNOSTIC_ARRAY,
+        }
+
+    def _make_handlers(self) -> dict[str, tuple[str, Callable[[Any, int], None]]]:
+        topics = self.config.topics
+        handlers: dict[str, tuple[str, Callable[[Any, int], None]]] = {
+            topics.depth: (IMAGE, self._on_depth),
+            topics.joint_states: (JOINT_STATE, self._on_joints),
+            topics.pose: (POSE_SOURCE_MSGTYPES[self.config.pose_source], self._on_pose),
+            topics.estop: (BOOL, self._on_estop),
+        }
+        if self.config.pose_source == "tf":
+            handlers[topics.tf_static] = (POSE_SOURCE_MSGTYPES["tf"], self._on_pose)
+        if self.config.masks.source == "segmentation":
+            handlers[topics.segmentation] = (IMAGE, self._on_segmentation)
+        return handlers
+
+    # ---------------------------------------------------------------- input
+
+    def feed(self, topic: str, data: bytes | memoryview, now_ns: int) -> list[Output]:
+        """Take one message. Never raises: bad input is counted, logged, and stops the robot."""
+        handler = self._handlers.get(topic)
+        if handler is None:
+            return []
+        msgtype, on_message = handler
+        self.stats.messages_in[topic] = self.stats.messages_in.get(topic, 0) + 1
+        try:
+            on_message(codec.decode(data, msgtype), now_ns)
+        except RlDeployError as err:
+            self.stats.decode_errors[topic] = self.stats.decode_errors.get(topic, 0) + 1
+            self._log.warning(topic, f"dropped message on {topic}: {err}")
+            self._invalidate(topic)
+        return []
+
+    def _invalidate(self, topic: str) -> None:
+        # Garbage on a stream means its last good value no longer describes the world.
+        topics = self.config.topics
+        if topic == topics.depth:
+            self._depth.clear()
+        elif topic == topics.segmentation:
+            self._segmentation.clear()
+        elif topic == topics.joint_states:
+            self._joints = None
+        elif topic in (topics.pose, topics.tf_static):
+            self._pose = None
+
+    def _on_depth(self, msg: Any, now_ns: int) -> None:
+        depth_m = codec.depth_to_metres(msg)
+        stamp_ns = codec.stamp_to_ns(msg.header.stamp)
+        self._depth.push(Stamped(depth_m, stamp_ns, now_ns, msg.header.frame_id))
+
+    def _on_segmentation(self, msg: Any, now_ns: int) -> None:
+        class_ids = codec.image_to_array(msg)
+        if class_ids.ndim != 2:
+            raise codec.DecodeError(
+                f"segmentation image must be single-channel, got encoding {msg.encoding!r}"
+            )
+        self._segmentation.push(Stamped(class_ids, codec.stamp_to_ns(msg.header.stamp), now_ns))
+
+    def _on_joints(self, msg: Any, now_ns: int) -> None:
+        positions = codec.joint_positions(msg, self._joint_names)
+        values = dict(zip(self._joint_names, positions.tolist(), strict=True))
+        self._joints = Stamped(values, codec.stamp_to_ns(msg.header.stamp), now_ns)
+
+    def _on_pose(self, msg: Any, now_ns: int) -> None:
+        if self.config.pose_source == "tf":
+            self._tf.update(msg)
+            frames = self.config.frames
+            try:
+                pose = self._tf.lookup(frames.map, frames.base)
+            except RlDeployError:
+                return  # the chain is not complete yet; staleness handles a chain that never is
+            stamp_ns = self._tf.latest_stamp_ns(frames.map, frames.base)
+        else:
+            pose = codec.pose_from_message(msg, POSE_SOURCE_MSGTYPES[self.config.pose_source])
+            stamp_ns = codec.stamp_to_ns(msg.header.stamp)
+        self._pose = Stamped(pose, stamp_ns, now_ns)
+
+    def _on_estop(self, msg: Any, _now_ns: int) -> None:
+        self.set_estop(bool(msg.data))
+
+    def set_estop(self, engaged: bool) -> None:
+        if engaged and not self._estop:
+            logger.warning("e-stop engaged: commands are zero until it is released")
+        self._estop = engaged
+
+    def reset_episode(self) -> None:
+        """The next step starts a new episode: recurrent state and start pose are taken anew."""
+        self._episode_started = False
+
+    # ---------------------------------------------------------------- control step
+
+    def tick(self, now_ns: int) -> list[Output]:
+        """One control step: a command (zero when anything is wrong) and, periodically, health."""
+        t_start = time.perf_counter()
+        self.stats.ticks += 1
+        stage_ms: dict[str, float] = {}
+        inputs = self._check_inputs(now_ns)
+        if isinstance(inputs, _FrameSet):
+            zero_reason, detail, command = self._run_policy(inputs, stage_ms)
+            stamp_ns, frame_id = inputs.depth.stamp_ns, inputs.depth.frame_id
+            mask_u8: npt.NDArray[np.uint8] | None = inputs.masks[self.target_class]
+            depth_m: npt.NDArray[np.float32] | None = inputs.depth.value
+        else:
+            (zero_reason, detail), command = inputs, Command()
+            stamp_ns, frame_id, mask_u8, depth_m = now_ns, self.config.frames.base, None, None
+
+        t_safety = time.perf_counter()
+        joints_now = self._joints.value if self._joints else None
+        if zero_reason is None:
+            command = self.safety.apply(command, joints_now)
+        else:
+            self.stats.zero_commands[zero_reason] += 1
+            self._log.warning(f"zero:{zero_reason}", f"zero command ({zero_reason}): {detail}")
+            command = self.safety.zero(joints_now, self.arm_joint_names)
+        stage_ms["safety"] = (time.perf_counter() - t_safety) * 1e3
+
+        t_encode = time.perf_counter()
+        outputs = self._encode(command, stamp_ns, frame_id, mask_u8)
+        outputs += self._diagnostics(now_ns, zero_reason, detail)
+        stage_ms["encode"] = (time.perf_counter() - t_encode) * 1e3
+        stage_ms["total"] = (time.perf_counter() - t_start) * 1e3
+        self.stats.commands_out += 1
+        self.last_tick = TickRecord(
+            now_ns=now_ns,
+            stamp_ns=stamp_ns,
+            command=command,
+            zero_reason=zero_reason,
+            detail=detail,
+            stage_ms=stage_ms,
+            pose=self._pose.value if self._pose else None,
+            mask_u8=mask_u8,
+            depth_m=depth_m,
+        )
+        return outputs
+
+    def _run_policy(
+        self, inputs: _FrameSet, stage_ms: dict[str, float]
+    ) -> tuple[str | None, str, Command]:
+        """Step the policy; (None, "", command) or the reason its command cannot be used."""
+        raw = RawObservation(
+            depth_m=inputs.depth.value,
+            masks=inputs.masks,
+            joints=np.array([inputs.joints[name] for name in self.policy.card.joint_names]),
+            pose=inputs.pose,
+            target_class=self.target_class,
+        )
+        try:
+            if not self._episode_started:
+                self.policy.reset(inputs.pose)
+                self._episode_started = True
+            step = self.policy.step(raw)
+        except RlDeployError as err:
+            return "policy_error", str(err), Command()
+        stage_ms.update(step.timings_ms)
+        if not step.command.is_finite():
+            return "nonfinite", f"policy produced a non-finite command {step.command}", Command()
+        return None, "", step.command
+
+    def _check_inputs(self, now_ns: int) -> _FrameSet | tuple[str, str]:
+        """The matched inputs of this step, or why it must send zero: (reason, detail)."""
+        if self._estop:
+            return "estop", "e-stop engaged"
+        timeouts, topics = self.config.timeouts, self.config.topics
+        for name, value, timeout_s in (
+            (topics.joint_states, self._joints, timeouts.joints_s),
+            (topics.pose, self._pose, timeouts.pose_s),
+        ):
+            if value is None:
+                return "invalid_input", f"no valid message on {name}"
+            if value.age_ns(now_ns) > timeout_s * 1e9:
+                return "stale", f"{name} is {value.age_ns(now_ns) / 1e9:.3f} s old"
+        slop_ns = round(self.config.sync_slop_s * 1e9)
+        others: dict[str, FrameBuffer[Any]] = {topics.segmentation: self._segmentation}
+        matched = match_newest(self._depth, others, slop_ns)
+        if matched is None:
+            return "no_frames", f"no depth frame matched by {list(others)} within slop"
+        depth, partners = matched
+        oldest_arrival = min(frame.arrival_ns for frame in (depth, *partners.values()))
+        age_s = (now_ns - oldest_arrival) / 1e9
+        if age_s > timeouts.camera_s:
+            return "stale", f"newest camera frame set is {age_s:.3f} s old"
+        assert self._joints is not None and self._pose is not None
+        masks = ClassIdMasks(partners[topics.segmentation].value, self._class_table)
+        return _FrameSet(depth, masks, self._joints.value, self._pose.value)
+
+    # ---------------------------------------------------------------- output
+
+    def _encode(
+        self,
+        command: Command,
+        stamp_ns: int,
+        frame_id: str,
+        mask_u8: npt.NDArray[np.uint8] | None,
+    ) -> list[Output]:
+        topics, base_frame = self.config.topics, self.config.frames.base
+        if self.config.cmd_vel_stamped:
+            twist_msg = codec.twist_stamped(command.base, stamp_ns, base_frame)
+        else:
+            twist_msg = codec.twist(command.base)
+        twist_type = self.publications[topics.cmd_vel]
+        outputs = [Output(topics.cmd_vel, twist_type, codec.encode(twist_msg, twist_type))]
+        if command.arm is not None:
+            arm_type = ARM_MSGTYPES[self.config.arm_command_type]
+            if self.config.arm_command_type == "joint_trajectory":
+                arm_msg = codec.joint_trajectory(
+                    command.arm, stamp_ns, base_frame, self.control_period_ns
+                )
+            else:
+                arm_msg = codec.float64_multi_array(command.arm.positions)
+            outputs.append(Output(topics.arm_command, arm_type, codec.encode(arm_msg, arm_type)))
+        if mask_u8 is not None:
+            image = codec.mask_to_image(mask_u8 * np.uint8(255), stamp_ns, frame_id)
+            outputs.append(Output(topics.mask_out, IMAGE, codec.encode(image, IMAGE)))
+        return outputs
+
+    def _diagnostics(self, now_ns: int, zero_reason: str | None, detail: str) -> list[Output]:
+        if self._next_diagnostics_ns is not None and now_ns < self._next_diagnostics_ns:
+            return []
+        self._next_diagnostics_ns = now_ns + round(self.config.diagnostics_period_s * 1e9)
+        level = codec.DiagnosticLevel.OK if zero_reason is None else codec.DiagnosticLevel.WARN
+        values = {
+            "ticks": str(self.stats.ticks),
+            "provider": self.policy.runner.provider,
+            **{f"zero_{k}": str(v) for k, v in self.stats.zero_commands.items()},
+            **{f"decode_errors {k}": str(v) for k, v in self.stats.decode_errors.items()},
+        }
+        status = codec.DiagnosticStatusData(
+            name="rl_deploy: pipeline",
+            level=level,
+            message="running" if zero_reason is None else f"zero command: {detail}",
+            hardware_id=self.policy.card.name,
+            values=values,
+        )
+        array = codec.diagnostic_array(now_ns, [status])
+        topic = self.config.topics.diagnostics
+        return [Output(topic, DIAGNOSTIC_ARRAY, codec.encode(array, DIAGNOSTIC_ARRAY))]
+
+
+def load_robot_limits(path: str | Path) -> SafetyLimits:
+    """Safety limits from a robot profile YAML (`robot:` mapping)."""
+    try:
+        document = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as err:
+        raise ConfigError(f"cannot read robot profile {path}: {err}") from err
+    if not isinstance(document, Mapping) or not isinstance(document.get("robot"), Mapping):
+        raise ConfigError(f"robot profile {path} must hold a `robot:` mapping")
+    return SafetyLimits.from_mapping(document["robot"])

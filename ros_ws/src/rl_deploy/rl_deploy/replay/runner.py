@@ -1,0 +1,193 @@
+"""`rl-deploy replay`: run the pipeline over a rosbag2 file on the bag's own clock.
+
+Deterministic and as fast as the machine allows: control steps happen at the card's rate in bag
+time, between the messages that precede them, exactly as a live node's timer would see them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from tqdm import tqdm
+
+from rl_deploy.config import PipelineConfig
+from rl_deploy.errors import BagError
+from rl_deploy.pipeline import Pipeline, TickRecord
+from rl_deploy.replay.bag import Bag
+from rl_deploy.replay.writer import McapWriter
+
+REPORT_FRAMES = 6  # mask overlays kept for the report
+
+
+@dataclass
+class ReplayResult:
+    summary: dict[str, Any]
+    ticks: list[TickRecord] = field(default_factory=list)
+    frames: list[tuple[float, npt.NDArray[np.float32], npt.NDArray[np.uint8]]] = field(
+        default_factory=list
+    )  # (time s, depth m, target mask) samples for the report
+
+
+def replay(
+    bag_path: str | Path,
+    out_dir: str | Path,
+    config: PipelineConfig,
+    *,
+    progress: bool = True,
+    pipeline: Pipeline | None = None,
+) -> ReplayResult:
+    """Replay `bag_path` through the pipeline; write output.mcap and summary.json to `out_dir`.
+
+    Raises BagError when the bag cannot drive the pipeline or reads short of its metadata (the
+    outputs of what was read are still written).
+    """
+    bag = Bag(bag_path)
+    pipeline = pipeline or Pipeline.from_config(config)
+    _check_topics(bag, pipeline)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    wall_start = time.perf_counter()
+    with McapWriter(out / "output.mcap") as writer:
+        session = _ReplaySession(bag, pipeline, writer)
+        session.run(progress)
+    result = session.result
+    result.summary = _summary(session, wall_s=time.perf_counter() - wall_start)
+    try:
+        bag.check_counts(session.seen)
+        result.summary["bag_check"] = "ok"
+    except BagError as err:
+        result.summary["bag_check"] = str(err)
+    (out / "summary.json").write_text(json.dumps(result.summary, indent=2) + "\n")
+    if result.summary["bag_check"] != "ok":
+        raise BagError(result.summary["bag_check"])
+    return result
+
+
+class _ReplaySession:
+    """Feeds messages in log-time order and runs the control ticks that fall between them."""
+
+    def __init__(self, bag: Bag, pipeline: Pipeline, writer: McapWriter) -> None:
+        self.bag, self.pipeline, self.writer = bag, pipeline, writer
+        self.result = ReplayResult(summary={})
+        self.seen: Counter[str] = Counter()
+        self.first_ns = self.last_ns = 0
+        self._next_tick_ns: int | None = None
+        self._next_sample_ns = 0
+        self._sample_every_ns = max(bag.duration_ns, 1) // REPORT_FRAMES
+        for topic in bag.topics.values():
+            with contextlib.suppress(BagError):  # no definition anywhere: cannot be copied
+                writer.add_topic(topic.name, topic.msgtype, topic.msgdef)
+        for name, msgtype in pipeline.publications.items():
+            writer.add_topic(name, msgtype)
+
+    def run(self, progress: bool) -> None:
+        with tqdm(total=self.bag.message_count, unit="msg", disable=not progress) as bar:
+            for message in self.bag.messages():
+                if self._next_tick_ns is None:
+                    self.first_ns = message.log_time_ns
+                    self._next_tick_ns = self.first_ns + self.pipeline.control_period_ns
+                self._tick_until(message.log_time_ns)
+                self.pipeline.feed(message.topic, message.data, message.log_time_ns)
+                if self.writer.has_topic(message.topic):
+                    self.writer.write(message.topic, message.log_time_ns, message.data)
+                self.seen[message.topic] += 1
+                self.last_ns = message.log_time_ns
+                bar.update()
+        self._tick_until(self.last_ns)
+
+    def _tick_until(self, t_ns: int) -> None:
+        while self._next_tick_ns is not None and self._next_tick_ns <= t_ns:
+            now_ns = self._next_tick_ns
+            for output in self.pipeline.tick(now_ns):
+                self.writer.write(output.topic, now_ns, output.data)
+            record = self.pipeline.last_tick
+            assert record is not None
+            self.result.ticks.append(_light(record))
+            self._maybe_sample(record)
+            self._next_tick_ns += self.pipeline.control_period_ns
+
+    def _maybe_sample(self, record: TickRecord) -> None:
+        if record.mask_u8 is None or record.depth_m is None or record.now_ns < self._next_sample_ns:
+            return
+        t_s = (record.now_ns - self.first_ns) / 1e9
+        self.result.frames.append((t_s, record.depth_m.copy(), record.mask_u8.copy()))
+        self._next_sample_ns = record.now_ns + self._sample_every_ns
+
+
+def _light(record: TickRecord) -> TickRecord:
+    """Drop the image references so a long replay does not keep every frame alive."""
+    return TickRecord(
+        record.now_ns,
+        record.stamp_ns,
+        record.command,
+        record.zero_reason,
+        record.detail,
+        record.stage_ms,
+        record.pose,
+        mask_u8=None,
+        depth_m=None,
+    )
+
+
+def _check_topics(bag: Bag, pipeline: Pipeline) -> None:
+    """Every input the pipeline needs must be in the bag, with the right type."""
+    optional = {pipeline.config.topics.estop, pipeline.config.topics.tf_static}
+    problems = []
+    for topic, msgtype in pipeline.subscriptions.items():
+        found = bag.topics.get(topic)
+        if found is None and topic not in optional:
+            problems.append(f"{topic} ({msgtype}) is missing")
+        elif found is not None and found.msgtype != msgtype:
+            problems.append(f"{topic} is {found.msgtype}, expected {msgtype}")
+    if problems:
+        available = ", ".join(f"{t.name} [{t.msgtype}]" for t in bag.topics.values())
+        raise BagError(
+            f"bag {bag.path} cannot drive the pipeline: {'; '.join(problems)}. "
+            f"The bag has: {available}. Remap with the config's `topics:` section."
+        )
+
+
+def _summary(session: _ReplaySession, wall_s: float) -> dict[str, Any]:
+    bag, pipeline, ticks, seen = session.bag, session.pipeline, session.result.ticks, session.seen
+    duration_s = (session.last_ns - session.first_ns) / 1e9
+    stats = pipeline.stats
+    commands = [t.command for t in ticks]
+    linear = [abs(c.base.linear_x) for c in commands] + [abs(c.base.linear_y) for c in commands]
+    angular = [abs(c.base.angular_z) for c in commands]
+    stages = sorted({stage for t in ticks for stage in t.stage_ms})
+    latency = {}
+    for stage in stages:
+        values = np.array([t.stage_ms[stage] for t in ticks if stage in t.stage_ms])
+        latency[stage] = {
+            "p50": round(float(np.percentile(values, 50)), 4),
+            "p99": round(float(np.percentile(values, 99)), 4),
+        }
+    return {
+        "bag": str(bag.path),
+        "storage": bag.storage,
+        "card": pipeline.policy.card.name,
+        "provider": pipeline.policy.runner.provider,
+        "duration_s": round(duration_s, 3),
+        "wall_s": round(wall_s, 3),
+        "realtime_factor": round(duration_s / wall_s, 2) if wall_s > 0 else None,
+        "messages_in": dict(seen),
+        "frames_in": seen.get(pipeline.config.topics.depth, 0),
+        "commands_out": stats.commands_out,
+        "command_rate_hz": round(stats.commands_out / duration_s, 3) if duration_s else 0.0,
+        "max_abs_linear_mps": max(linear, default=0.0),
+        "max_abs_angular_rps": max(angular, default=0.0),
+        "nonfinite_commands": sum(not c.is_finite() for c in commands),
+        "zero_commands_stale": stats.zero_commands["stale"],
+        "zero_commands": dict(stats.zero_commands),
+        "policy_commands": sum(t.zero_reason is None for t in ticks),
+        "decode_errors": {topic: stats.decode_errors.get(topic, 0) for topic in seen},
+        "stage_latency_ms": latency,
+    }

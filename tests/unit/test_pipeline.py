@@ -1,0 +1,194 @@
+"""The pipeline on the shipped example policy: CDR in, safe CDR commands out, zero on any fault."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import yaml
+from onnx import TensorProto, helper
+
+from rl_deploy import codec
+from rl_deploy.codec import typestore as msgtypes
+from rl_deploy.config import PipelineConfig, TopicsConfig
+from rl_deploy.errors import ConfigError
+from rl_deploy.pipeline import Pipeline
+from rl_deploy.replay.synthetic import SyntheticBagSpec, _joint_state, _pose_messages, _render
+
+MS = 1_000_000
+T0 = 1_700_000_000_000_000_000
+TOPICS = TopicsConfig()
+SPEC = SyntheticBagSpec(width=160, height=120, start_ns=T0)
+
+
+@pytest.fixture
+def config(repo: Path) -> PipelineConfig:
+    return PipelineConfig.from_mapping({"cmd_vel_stamped": True}, base_dir=repo)
+
+
+@pytest.fixture
+def pipeline(config: PipelineConfig) -> Pipeline:
+    return Pipeline.from_config(config)
+
+
+def feed_world(pipeline: Pipeline, now_ns: int, *, camera=True, joints=True, pose=True):
+    """Feed one set of messages stamped `now_ns`, as a robot would publish them."""
+    rng = np.random.default_rng(0)
+    from rl_deploy.geometry import Pose2D
+
+    pose2d = Pose2D(1.0, 0.5, 0.0)
+    if camera:
+        depth_m, class_ids = _render(SPEC, pose2d, rng)
+        depth = codec.array_to_image(
+            np.round(depth_m * 1000).astype(np.uint16), "16UC1", now_ns, "camera_depth"
+        )
+        seg = codec.array_to_image(class_ids, "mono8", now_ns, "camera_depth")
+        pipeline.feed(TOPICS.depth, codec.encode(depth, msgtypes.IMAGE), now_ns)
+        pipeline.feed(TOPICS.segmentation, codec.encode(seg, msgtypes.IMAGE), now_ns)
+    if joints:
+        msg = _joint_state(SPEC, now_ns)
+        pipeline.feed(TOPICS.joint_states, codec.encode(msg, msgtypes.JOINT_STATE), now_ns)
+    if pose:
+        for _, topic, msgtype, msg in _pose_messages(SPEC, TOPICS, pose2d, now_ns):
+            pipeline.feed(topic, codec.encode(msg, msgtype), now_ns)
+
+
+def decode_outputs(outputs):
+    return {o.topic: codec.decode(o.data, o.msgtype) for o in outputs}
+
+
+def test_commands_carry_the_camera_header_and_respect_limits(pipeline: Pipeline):
+    assert pipeline.control_period_ns == 100 * MS  # the example card runs at 10 Hz
+    for step in range(20):
+        now = T0 + step * pipeline.control_period_ns
+        feed_world(pipeline, now - 5 * MS)
+        out = decode_outputs(pipeline.tick(now))
+        twist = out[TOPICS.cmd_vel]
+        assert codec.stamp_to_ns(twist.header.stamp) == now - 5 * MS
+        assert twist.header.frame_id == "base_link"
+        assert abs(twist.twist.linear.x) <= 0.3 + 1e-9
+        assert abs(twist.twist.angular.z) <= 0.8 + 1e-9
+        mask = out[TOPICS.mask_out]
+        assert mask.header.frame_id == "camera_depth"
+        assert mask.encoding == "mono8"
+        assert set(np.unique(mask.data)) <= {0, 255}
+        arm = out[TOPICS.arm_command]
+        assert list(arm.joint_names) == ["joint_lift", "joint_arm", "joint_wrist_yaw"]
+        assert np.isfinite(arm.points[0].positions).all()
+    assert pipeline.last_tick is not None
+    assert pipeline.last_tick.zero_reason is None
+    assert pipeline.stats.zero_commands["stale"] == 0
+
+
+def test_stale_joint_states_zero_the_command(pipeline: Pipeline):
+    feed_world(pipeline, T0)
+    pipeline.tick(T0 + 50 * MS)
+    assert pipeline.last_tick.zero_reason is None
+    # camera and pose keep coming, joint states stop: after 0.5 s the command must be zero
+    feed_world(pipeline, T0 + 600 * MS, joints=False)
+    out = decode_outputs(pipeline.tick(T0 + 650 * MS))
+    assert pipeline.last_tick.zero_reason == "stale"
+    twist = out[TOPICS.cmd_vel].twist
+    assert (twist.linear.x, twist.linear.y, twist.angular.z) == (0.0, 0.0, 0.0)
+    assert "/joint_states" in pipeline.last_tick.detail
+
+
+def test_camera_stop_zeroes_and_recovers(pipeline: Pipeline):
+    feed_world(pipeline, T0)
+    feed_world(pipeline, T0 + 700 * MS, camera=False)
+    pipeline.tick(T0 + 700 * MS)
+    assert pipeline.last_tick.zero_reason == "stale"
+    feed_world(pipeline, T0 + 800 * MS)
+    pipeline.tick(T0 + 810 * MS)
+    assert pipeline.last_tick.zero_reason is None
+
+
+def test_estop_zeroes_until_released(pipeline: Pipeline):
+    bool_msg = codec.message_class(msgtypes.BOOL)
+    feed_world(pipeline, T0)
+    pipeline.feed(TOPICS.estop, codec.encode(bool_msg(data=True), msgtypes.BOOL), T0)
+    pipeline.tick(T0 + 10 * MS)
+    assert pipeline.last_tick.zero_reason == "estop"
+    assert pipeline.last_tick.command.base.linear_x == 0.0
+    pipeline.feed(TOPICS.estop, codec.encode(bool_msg(data=False), msgtypes.BOOL), T0)
+    pipeline.tick(T0 + 20 * MS)
+    assert pipeline.last_tick.zero_reason is None
+
+
+def test_garbage_is_counted_and_zeroes_without_raising(pipeline: Pipeline):
+    feed_world(pipeline, T0)
+    pipeline.tick(T0 + 10 * MS)
+    assert pipeline.last_tick.zero_reason is None
+    pipeline.feed(TOPICS.depth, b"\x00\x01\x00\x00garbage", T0 + 20 * MS)
+    wrong = codec.array_to_image(np.zeros((4, 4, 3), np.uint8), "rgb8", T0, "cam")
+    pipeline.feed(TOPICS.depth, codec.encode(wrong, msgtypes.IMAGE), T0 + 20 * MS)
+    pipeline.tick(T0 + 30 * MS)
+    assert pipeline.stats.decode_errors[TOPICS.depth] == 2
+    assert pipeline.last_tick.zero_reason == "no_frames"
+    assert pipeline.last_tick.command.base.linear_x == 0.0
+
+
+def test_missing_joint_is_an_error_that_names_it(pipeline: Pipeline):
+    msg = _joint_state(SPEC, T0)
+    msg.name = [n if n != "joint_arm" else "joint_elbow" for n in msg.name]
+    pipeline.feed(TOPICS.joint_states, codec.encode(msg, msgtypes.JOINT_STATE), T0)
+    assert pipeline.stats.decode_errors[TOPICS.joint_states] == 1
+    pipeline.tick(T0)
+    assert pipeline.last_tick.zero_reason == "invalid_input"
+
+
+def nan_policy(repo: Path, tmp_path: Path) -> Path:
+    """The example card, pointed at a model with the same inputs whose action is NaN."""
+    card = yaml.safe_load((repo / "models/example_reach.yaml").read_text())
+    inputs = [
+        helper.make_tensor_value_info(spec["name"], TensorProto.FLOAT, spec["shape"])
+        for spec in card["inputs"]
+    ]
+    nan = helper.make_tensor("nan", TensorProto.FLOAT, [1, 5], [math.nan] * 5)
+    graph = helper.make_graph(
+        [helper.make_node("Constant", [], ["action"], value=nan)],
+        "nan_policy",
+        inputs,
+        [helper.make_tensor_value_info("action", TensorProto.FLOAT, [1, 5])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=10)
+    onnx.save(model, tmp_path / "nan.onnx")
+    card["onnx"] = "nan.onnx"
+    (tmp_path / "nan.yaml").write_text(yaml.safe_dump(card))
+    return tmp_path / "nan.yaml"
+
+
+def test_nonfinite_policy_output_gives_zero(repo: Path, tmp_path: Path):
+    card = nan_policy(repo, tmp_path)
+    config = PipelineConfig.from_mapping(
+        {
+            "policy": {"card": str(card)},
+            "robot_profile": str(repo / "config/robots/diff_drive_arm.yaml"),
+        }
+    )
+    pipeline = Pipeline.from_config(config)
+    feed_world(pipeline, T0)
+    out = decode_outputs(pipeline.tick(T0 + 10 * MS))
+    assert pipeline.last_tick.zero_reason == "nonfinite"
+    assert out[TOPICS.cmd_vel].linear.x == 0.0
+    # the arm holds where it is measured instead of following NaN
+    held = out[TOPICS.arm_command].points[0].positions
+    assert np.allclose(held, [0.5, 0.1, 0.0])
+
+
+def test_diagnostics_report_zero_reasons(pipeline: Pipeline):
+    out = decode_outputs(pipeline.tick(T0))
+    status = out[TOPICS.diagnostics].status[0]
+    assert status.level == codec.DiagnosticLevel.WARN
+    assert "zero command" in status.message
+    values = {kv.key: kv.value for kv in status.values}
+    assert values["zero_invalid_input"] == "1"
+
+
+def test_unknown_target_class_is_refused(repo: Path):
+    config = PipelineConfig.from_mapping({"policy": {"target_class": "sofa"}}, base_dir=repo)
+    with pytest.raises(ConfigError, match="'sofa' is not one of the card's target_classes"):
+        Pipeline.from_config(config)
