@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import MODELS_DIR, card_dict
+from policy_helpers import MODELS_DIR, card_dict
 
 from rl_deploy.errors import StaleInputError
 from rl_deploy.policy import ActionDecoder, PolicyCard, parse_card

@@ -10,7 +10,7 @@ from typing import Any
 
 import onnx
 import pytest
-from conftest import MODELS_DIR, card_dict, write_card
+from policy_helpers import MODELS_DIR, card_dict, write_card
 
 from rl_deploy.errors import CardError
 from rl_deploy.policy import CARD_METADATA_KEY, PolicyCard, load_card, parse_card

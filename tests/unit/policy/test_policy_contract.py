@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import card_dict, write_card
+from policy_helpers import card_dict, write_card
 
 from rl_deploy.errors import ModelContractError
 from rl_deploy.policy import load_card

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import MODELS_DIR
+from policy_helpers import MODELS_DIR
 
 from rl_deploy.geometry import Pose2D
 from rl_deploy.policy import Policy, RawObservation, load_card

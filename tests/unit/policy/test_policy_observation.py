@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import MODELS_DIR, card_dict
+from policy_helpers import MODELS_DIR, card_dict
 
 from rl_deploy.errors import ConfigError, DecodeError, StaleInputError
 from rl_deploy.geometry import Pose2D

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import MODELS_DIR
+from policy_helpers import MODELS_DIR
 
 from rl_deploy.errors import ConfigError, ModelContractError
 from rl_deploy.geometry import Pose2D
