@@ -64,6 +64,9 @@ BAD_CARDS = [
     (_delete("name"), ["name", "required key is missing"]),
     (_delete("decoding.base"), []),  # valid: an arm-only policy
     (_set("inputs.1.name", "depth"), ["inputs/recurrent.input", "['depth']"]),
+    (_set("recurrent", None), []),  # valid: empty means no recurrent state
+    (_set("recurrent", {"input": "h"}), ["recurrent", "expected a list", "{'input': 'h'}"]),
+    (_set("recurrent", [{"input": "h", "output": "h_out"}]), ["recurrent[0].shape", "missing"]),
 ]
 
 

@@ -87,8 +87,13 @@ def _check_unique(key: str, names: list[str]) -> None:
 
 
 def _list(top: Fields, key: str, *, required: bool = True) -> list[Any]:
-    value = top.req(key) if required else top.raw(key, [])
-    if not isinstance(value, list) or (required and not value):
+    if not required:
+        value = top.raw(key) or []  # `recurrent:` left empty means none
+        if not isinstance(value, list):
+            raise top.fail(key, value, "expected a list")
+        return value
+    value = top.req(key)
+    if not isinstance(value, list) or not value:
         raise top.fail(key, value, "expected a non-empty list")
     return value
 
