@@ -5,15 +5,23 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+import shutil
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
 from policy_helpers import MODELS_DIR
 
 from rl_deploy.errors import ConfigError, ModelContractError
 from rl_deploy.geometry import Pose2D
-from rl_deploy.policy import ObservationBuilder, PolicyCard, PolicyRunner, RawObservation
+from rl_deploy.policy import (
+    ObservationBuilder,
+    Policy,
+    PolicyCard,
+    PolicyRunner,
+    RawObservation,
+)
 from rl_deploy.policy.runner import select_providers
 
 CPU = ["CPUExecutionProvider"]
@@ -108,3 +116,12 @@ def test_runner_checks_the_card_against_the_graph(reach_card: PolicyCard):
     wrong = dataclasses.replace(reach_card, onnx_path=MODELS_DIR / "ovmm_nav.onnx")
     with pytest.raises(ModelContractError, match="input 'depth': card"):
         PolicyRunner(wrong, CPU)
+
+
+def test_model_onnx_runtime_cannot_load_is_a_contract_error(tmp_path: Path):
+    shutil.copy(MODELS_DIR / "example_reach.yaml", tmp_path / "example_reach.yaml")
+    model = onnx.load(MODELS_DIR / "example_reach.onnx")
+    model.ir_version = 99  # newer than any ONNX Runtime here understands
+    onnx.save(model, tmp_path / "example_reach.onnx")
+    with pytest.raises(ModelContractError, match="ONNX Runtime cannot load the model"):
+        Policy.load(tmp_path / "example_reach.yaml")

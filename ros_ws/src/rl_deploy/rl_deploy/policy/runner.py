@@ -65,7 +65,14 @@ class PolicyRunner:
         if intra_op_threads is not None:
             options.intra_op_num_threads = intra_op_threads
         chosen = select_providers(providers)
-        self._session = ort.InferenceSession(model_bytes, sess_options=options, providers=chosen)
+        try:
+            self._session = ort.InferenceSession(
+                model_bytes, sess_options=options, providers=chosen
+            )
+        except Exception as err:  # ORT raises its own untyped Fail/InvalidGraph errors
+            raise ModelContractError(
+                f"{card.onnx_path}: ONNX Runtime cannot load the model: {err}"
+            ) from err
         self._provider: str = self._session.get_providers()[0]
         logger.info(
             "policy '%s' %s runs on %s (requested %s)",
@@ -112,7 +119,10 @@ class PolicyRunner:
             raise ModelContractError("; ".join(problems))
         inputs = {name: feeds[name] for name in self._feed_specs}
         inputs.update(self._state)
-        results = self._session.run(self._output_names, inputs)
+        try:
+            results = self._session.run(self._output_names, inputs)
+        except Exception as err:  # a runtime failure must stop the robot, not the host
+            raise ModelContractError(f"{self.card.onnx_path}: inference failed: {err}") from err
         outputs: dict[str, Array] = dict(zip(self._output_names, results, strict=True))
         for state in self.card.recurrent:
             self._state[state.input] = outputs[state.output]
