@@ -13,6 +13,7 @@ from rl_deploy.cli import main
 from rl_deploy.config import PipelineConfig
 from rl_deploy.errors import BagError
 from rl_deploy.replay import Bag, SyntheticBagSpec, replay, write_report, write_synthetic_bag
+from rl_deploy.replay.synthetic import POSE_TOPICS, _robot_pose
 
 SUMMARY_FIELDS = {
     "frames_in",
@@ -91,3 +92,21 @@ def test_cli_setup_error_exits_2_with_message(repo, tmp_path: Path, monkeypatch,
     code = main(["replay", str(bag), "--out", str(tmp_path / "o"), "--config", str(bad)])
     assert code == 2
     assert "pose_source must be one of" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("source", ["amcl", "pose_stamped", "odometry", "tf"])
+def test_every_pose_source_drives_the_pipeline(repo: Path, tmp_path: Path, source):
+    spec = SyntheticBagSpec(seconds=1.0, width=64, height=48, pose_source=source)
+    bag = write_synthetic_bag(tmp_path / "bag", spec)
+    config = PipelineConfig.from_mapping(
+        {"pose_source": source, "topics": {"pose": POSE_TOPICS[source]}}, base_dir=repo
+    )
+    result = replay(bag, tmp_path / "out", config, progress=False)
+    assert result.summary["policy_commands"] == result.summary["commands_out"]
+    last = result.ticks[-1]
+    # the newest pose message before the last tick (poses come at 10 Hz, like the ticks)
+    expected = _robot_pose(spec, spec.start_ns + 900_000_000)
+    assert last.pose is not None
+    assert (last.pose.x, last.pose.y, last.pose.yaw) == pytest.approx(
+        (expected.x, expected.y, expected.yaw), abs=1e-6
+    )

@@ -94,17 +94,17 @@ class _ReplaySession:
                 if self._next_tick_ns is None:
                     self.first_ns = message.log_time_ns
                     self._next_tick_ns = self.first_ns + self.pipeline.control_period_ns
-                self._tick_until(message.log_time_ns)
+                self._tick_before(message.log_time_ns)  # a message at t is seen by a tick at t
                 self.pipeline.feed(message.topic, message.data, message.log_time_ns)
                 if self.writer.has_topic(message.topic):
                     self.writer.write(message.topic, message.log_time_ns, message.data)
                 self.seen[message.topic] += 1
                 self.last_ns = message.log_time_ns
                 bar.update()
-        self._tick_until(self.last_ns)
+        self._tick_before(self.last_ns + 1)
 
-    def _tick_until(self, t_ns: int) -> None:
-        while self._next_tick_ns is not None and self._next_tick_ns <= t_ns:
+    def _tick_before(self, t_ns: int) -> None:
+        while self._next_tick_ns is not None and self._next_tick_ns < t_ns:
             now_ns = self._next_tick_ns
             for output in self.pipeline.tick(now_ns):
                 self.writer.write(output.topic, now_ns, output.data)

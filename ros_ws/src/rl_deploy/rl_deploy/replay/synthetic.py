@@ -150,26 +150,78 @@ def _joint_state(spec: SyntheticBagSpec, stamp_ns: int) -> Any:
     )
 
 
+# Topic each pose source is published on; pass the same to the pipeline's `topics.pose`.
+POSE_TOPICS = {"amcl": "/amcl_pose", "pose_stamped": "/pose", "odometry": "/odom", "tf": "/tf"}
+MAP_TO_ODOM = Pose2D(x=0.3, y=-0.2, yaw=0.25)  # a SLAM correction, for the tf chain
+
+
 def _pose_messages(
     spec: SyntheticBagSpec, topics: TopicsConfig, pose: Pose2D, stamp_ns: int
 ) -> list[tuple[int, str, str, Any]]:
-    geometry = _geometry_pose(pose)
+    """The base pose as the configured source publishes it (topics.pose is ignored for tf)."""
+    topic = POSE_TOPICS[spec.pose_source]
     header = codec.make_header(stamp_ns, "map")
     if spec.pose_source == "amcl":
         covariance = np.zeros(36, dtype=np.float64)
+        with_covariance = msgtypes.POSE_WITH_COVARIANCE
         msg = codec.message_class(msgtypes.POSE_WITH_COVARIANCE_STAMPED)(
             header=header,
-            pose=codec.message_class(msgtypes.POSE_WITH_COVARIANCE)(
-                pose=geometry, covariance=covariance
+            pose=codec.message_class(with_covariance)(
+                pose=_geometry_pose(pose), covariance=covariance
             ),
         )
-        return [(stamp_ns, topics.pose, msgtypes.POSE_WITH_COVARIANCE_STAMPED, msg)]
+        return [(stamp_ns, topic, msgtypes.POSE_WITH_COVARIANCE_STAMPED, msg)]
     if spec.pose_source == "pose_stamped":
-        msg = codec.message_class(msgtypes.POSE_STAMPED)(header=header, pose=geometry)
-        return [(stamp_ns, topics.pose, msgtypes.POSE_STAMPED, msg)]
-    raise ValueError(
-        f"synthetic bags support pose_source amcl or pose_stamped, not {spec.pose_source}"
+        msg = codec.message_class(msgtypes.POSE_STAMPED)(header=header, pose=_geometry_pose(pose))
+        return [(stamp_ns, topic, msgtypes.POSE_STAMPED, msg)]
+    if spec.pose_source == "odometry":
+        return [(stamp_ns, topic, msgtypes.ODOMETRY, _odometry(pose, stamp_ns))]
+    # tf: map→odom is static here, odom→base_link moves; the pipeline chains them.
+    odom_to_base = _inverse(MAP_TO_ODOM).compose(pose)
+    messages = [
+        (stamp_ns, "/tf", msgtypes.TF_MESSAGE, _tf([("odom", "base_link", odom_to_base)], stamp_ns))
+    ]
+    if stamp_ns == spec.start_ns:
+        static = _tf([("map", "odom", MAP_TO_ODOM)], stamp_ns)
+        messages.append((stamp_ns, "/tf_static", msgtypes.TF_MESSAGE, static))
+    return messages
+
+
+def _inverse(pose: Pose2D) -> Pose2D:
+    c, s = math.cos(pose.yaw), math.sin(pose.yaw)
+    return Pose2D(x=-(c * pose.x + s * pose.y), y=s * pose.x - c * pose.y, yaw=-pose.yaw)
+
+
+def _odometry(pose: Pose2D, stamp_ns: int) -> Any:
+    cls = codec.message_class
+    zeros = np.zeros(36, dtype=np.float64)
+    vector = cls(msgtypes.VECTOR3)
+    twist = cls(msgtypes.TWIST)(
+        linear=vector(x=0.2, y=0.0, z=0.0), angular=vector(x=0.0, y=0.0, z=0.0)
     )
+    return cls(msgtypes.ODOMETRY)(
+        header=codec.make_header(stamp_ns, "odom"),
+        child_frame_id="base_link",
+        pose=cls(msgtypes.POSE_WITH_COVARIANCE)(pose=_geometry_pose(pose), covariance=zeros),
+        twist=cls("geometry_msgs/msg/TwistWithCovariance")(twist=twist, covariance=zeros),
+    )
+
+
+def _tf(links: list[tuple[str, str, Pose2D]], stamp_ns: int) -> Any:
+    cls = codec.message_class
+    transforms = []
+    for parent, child, pose in links:
+        geometry = _geometry_pose(pose)
+        translation = cls(msgtypes.VECTOR3)(x=pose.x, y=pose.y, z=0.0)
+        transform = cls(msgtypes.TRANSFORM)(translation=translation, rotation=geometry.orientation)
+        transforms.append(
+            cls(msgtypes.TRANSFORM_STAMPED)(
+                header=codec.make_header(stamp_ns, parent),
+                child_frame_id=child,
+                transform=transform,
+            )
+        )
+    return cls(msgtypes.TF_MESSAGE)(transforms=transforms)
 
 
 def _geometry_pose(pose: Pose2D) -> Any:
