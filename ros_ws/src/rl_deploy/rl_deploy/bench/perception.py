@@ -1,0 +1,227 @@
+"""`rl-deploy bench perception`: our detector step against ONNX Runtime alone and Ultralytics.
+
+On the same synthetic camera frames, in one run, per image size: session.run alone, the full
+CDR-in/CDR-out perception step, Ultralytics predict (PyTorch weights, its own ONNX export and our
+ONNX file) and the box/mask IoU between our output and Ultralytics'. Needs the export extra.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import onnxruntime as ort
+
+from rl_deploy import codec
+from rl_deploy.codec.typestore import IMAGE
+from rl_deploy.perception.runner import DetectorConfig, YoloSegRunner
+from rl_deploy.perception.step import PerceptionConfig, PerceptionStep
+from rl_deploy.tools import detector_export as export
+
+CAMERA_HW = export.CAMERA_HW
+POLICY_MASK_HW = (120, 160)  # the example OVMM policy's mask resolution
+
+
+def camera_imgsz(long_side: int, stride: int = 32) -> tuple[int, int]:
+    """Network input (height, width) of the camera's aspect whose long side is `long_side`."""
+    height = math.ceil(long_side * CAMERA_HW[0] / CAMERA_HW[1] / stride) * stride
+    return height, long_side
+
+
+def _stats(times_s: list[float]) -> tuple[float, float]:
+    ms = np.asarray(times_s) * 1000.0
+    return round(float(np.median(ms)), 3), round(float(np.percentile(ms, 90)), 3)
+
+
+def _time(fn: Callable[[int], object], n_frames: int, rounds: int, warmup: int) -> list[float]:
+    for i in range(warmup):
+        fn(i % n_frames)
+    times = []
+    for _ in range(rounds):
+        for i in range(n_frames):
+            start = time.perf_counter()
+            fn(i)
+            times.append(time.perf_counter() - start)
+    return times
+
+
+def _onnx_for(weights: Path, shipped: Path, imgsz_hw: tuple[int, int], cache: Path) -> Path:
+    """Our camera-aspect ONNX for this size: the shipped file when it fits, else exported once."""
+    if shipped.is_file():
+        session = ort.InferenceSession(str(shipped), providers=["CPUExecutionProvider"])
+        if tuple(session.get_inputs()[0].shape[2:]) == imgsz_hw:
+            return shipped
+    out = cache / f"{shipped.stem}_{imgsz_hw[0]}x{imgsz_hw[1]}.onnx"
+    if not out.is_file():
+        export.export_detector(weights, list(imgsz_hw), out)
+    return out
+
+
+def _ultralytics_square_onnx(weights: Path, size: int, cache: Path) -> Path:
+    """Ultralytics' default export at `size` (square, static): what its users run."""
+    out = cache / f"{weights.stem}_ultralytics_{size}.onnx"
+    if not out.is_file():
+        model = export.ultralytics_model(weights)
+        exported = Path(model.export(format="onnx", imgsz=size, simplify=True, device="cpu"))
+        exported.replace(out)
+    return out
+
+
+def bench_size(
+    weights: Path,
+    shipped: Path,
+    long_side: int,
+    *,
+    frames: list[npt.NDArray[np.uint8]],
+    rounds: int,
+    cache: Path,
+    providers: tuple[str, ...],
+) -> dict[str, Any]:
+    """Every figure of one image size, measured on the same frames."""
+    imgsz_hw = camera_imgsz(long_side)
+    ours_path = _onnx_for(weights, shipped, imgsz_hw, cache)
+    config = PerceptionConfig(
+        detector=DetectorConfig(model=str(ours_path), providers=providers),
+        mask_size=POLICY_MASK_HW,
+    )
+    step = PerceptionStep(config)
+    runner: YoloSegRunner = step.runner
+    n = len(frames)
+    messages = [
+        codec.encode(codec.array_to_image(f, "rgb8", i * 33_000_000, "camera"), IMAGE)
+        for i, f in enumerate(frames)
+    ]
+    tensors = [runner.preprocess(f).copy() for f in frames]
+    feeds = [{runner.info.input_name: t} for t in tensors]
+    outputs = list(runner.info.output_names)
+    rgb_topic = config.topics.rgb
+    pt_model = export.ultralytics_model(weights)
+    square = export.ultralytics_model(_ultralytics_square_onnx(weights, long_side, cache))
+    same_file = export.ultralytics_model(ours_path)
+    bgr = [np.ascontiguousarray(f[..., ::-1]) for f in frames]
+    conf, iou = runner.config.conf, runner.config.iou
+
+    def predict(model: Any, imgsz: list[int]) -> Callable[[int], object]:
+        return lambda i: model.predict(
+            bgr[i], imgsz=imgsz, conf=conf, iou=iou, device="cpu", verbose=False
+        )
+
+    warmup = min(n, 5)
+    timings = {
+        "ort_run": _time(lambda i: runner.session.run(outputs, feeds[i]), n, rounds, warmup),
+        "step": _time(lambda i: step.feed(rgb_topic, messages[i], 0), n, rounds, warmup),
+        "ultralytics_pt": _time(predict(pt_model, [long_side]), n, rounds, warmup),
+        "ultralytics_onnx": _time(predict(square, [long_side, long_side]), n, rounds, warmup),
+        "ultralytics_onnx_same_file": _time(predict(same_file, list(imgsz_hw)), n, rounds, warmup),
+    }
+    vs_pt = export.verify(runner, pt_model, frames)
+    vs_file = export.verify(runner, same_file, frames)
+    result: dict[str, Any] = {"imgsz": long_side, "input_hw": list(imgsz_hw)}
+    for name, times in timings.items():
+        result[f"{name}_ms"], result[f"{name}_p90_ms"] = _stats(times)
+    result |= {
+        "mask_iou": round(vs_pt.mask_iou, 4),
+        "box_iou": round(vs_pt.box_iou, 4),
+        "provider": runner.provider,
+        "step_over_ort_run": round(result["step_ms"] / result["ort_run_ms"], 3),
+        "speedup_vs_ultralytics_pt": round(result["ultralytics_pt_ms"] / result["step_ms"], 2),
+        "speedup_vs_ultralytics_onnx": round(result["ultralytics_onnx_ms"] / result["step_ms"], 2),
+        "speedup_vs_ultralytics_onnx_same_file": round(
+            result["ultralytics_onnx_same_file_ms"] / result["step_ms"], 2
+        ),
+        "parity_vs_ultralytics_pt": asdict(vs_pt),
+        "parity_vs_ultralytics_onnx_same_file": asdict(vs_file),
+        "instances_per_frame": round(vs_pt.ours / max(n, 1), 2),
+        "model": str(ours_path),
+    }
+    return result
+
+
+def _machine() -> dict[str, Any]:
+    cpu = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    import torch
+    import ultralytics
+
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "onnxruntime": ort.__version__,
+        "ultralytics": ultralytics.__version__,
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+    }
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rl-deploy bench perception",
+        description="Time the perception step against ONNX Runtime alone and Ultralytics predict.",
+    )
+    parser.add_argument("--weights", type=Path, default=Path("models/detector/detector.pt"))
+    parser.add_argument("--onnx", type=Path, default=Path("models/detector/detector.onnx"))
+    parser.add_argument("--imgsz", type=int, nargs="+", default=[320, 640], help="long sides")
+    parser.add_argument("--frames", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=3, help="passes over the frames per method")
+    parser.add_argument("--providers", nargs="+", default=["CPUExecutionProvider"])
+    parser.add_argument("--cache", type=Path, default=Path("out/bench"), help="exported models")
+    parser.add_argument("--json", action="store_true", help="print JSON only")
+    parser.add_argument("--out", type=Path, default=None, help="also write the JSON here")
+    return parser
+
+
+def bench_perception_main(argv: list[str]) -> int:
+    """Entry point of `rl-deploy bench perception`."""
+    args = build_parser().parse_args(argv)
+    os.environ.setdefault("YOLO_OFFLINE", "1")
+    args.cache.mkdir(parents=True, exist_ok=True)
+    frames = export.sample_frames(args.frames)
+    results = [
+        bench_size(
+            args.weights,
+            args.onnx,
+            size,
+            frames=frames,
+            rounds=args.rounds,
+            cache=args.cache,
+            providers=tuple(args.providers),
+        )
+        for size in args.imgsz
+    ]
+    report = {
+        "machine": _machine(),
+        "frame_hw": list(CAMERA_HW),
+        "frames": args.frames,
+        "rounds": args.rounds,
+        "results": results,
+    }
+    text = json.dumps(report, indent=2)
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text + "\n")
+    if args.json:
+        print(text)
+    else:
+        for r in results:
+            print(
+                f"imgsz {r['imgsz']} ({r['provider']}): ort {r['ort_run_ms']} ms, "
+                f"step {r['step_ms']} ms (x{r['step_over_ort_run']}), "
+                f"ultralytics pt {r['ultralytics_pt_ms']} ms, onnx {r['ultralytics_onnx_ms']} ms, "
+                f"mask IoU {r['mask_iou']}, box IoU {r['box_iou']}"
+            )
+    return 0

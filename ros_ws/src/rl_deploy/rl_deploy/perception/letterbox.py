@@ -1,0 +1,87 @@
+"""Letterbox preprocessing that reproduces Ultralytics' LetterBox to the pixel.
+
+The frame is resized keeping its aspect ratio, centred, and padded with grey (114); the geometry
+is kept so boxes and masks can be mapped back to the frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+PAD_VALUE = 114  # Ultralytics' letterbox grey
+_U8_TO_UNIT = np.float32(255.0)
+_PAD_UNIT = np.float32(PAD_VALUE) / _U8_TO_UNIT
+
+
+@dataclass(frozen=True)
+class LetterboxGeometry:
+    """How a frame maps into the network input: x_in = x_frame * gain_x + left."""
+
+    frame_hw: tuple[int, int]  # source frame (height, width), pixels
+    input_hw: tuple[int, int]  # network input (height, width), pixels
+    resized_hw: tuple[int, int]  # frame after resizing, before padding
+    top: int  # rows of padding above the resized frame
+    left: int  # columns of padding left of the resized frame
+
+    @property
+    def gain_x(self) -> float:
+        return self.resized_hw[1] / self.frame_hw[1]
+
+    @property
+    def gain_y(self) -> float:
+        return self.resized_hw[0] / self.frame_hw[0]
+
+
+def letterbox_geometry(
+    frame_hw: tuple[int, int], target_hw: tuple[int, int], stride: int, auto: bool
+) -> LetterboxGeometry:
+    """Geometry of Ultralytics' LetterBox(center=True, scaleup=True).
+
+    `auto` pads only to a multiple of `stride` (models with dynamic input size).
+    """
+    height, width = frame_hw
+    ratio = min(target_hw[0] / height, target_hw[1] / width)
+    resized_w, resized_h = max(round(width * ratio), 1), max(round(height * ratio), 1)
+    pad_w, pad_h = target_hw[1] - resized_w, target_hw[0] - resized_h
+    if auto:
+        pad_w, pad_h = pad_w % stride, pad_h % stride
+    half_w, half_h = pad_w / 2, pad_h / 2
+    top, bottom = round(half_h - 0.1), round(half_h + 0.1)
+    left, right = round(half_w - 0.1), round(half_w + 0.1)
+    return LetterboxGeometry(
+        frame_hw=(height, width),
+        input_hw=(resized_h + top + bottom, resized_w + left + right),
+        resized_hw=(resized_h, resized_w),
+        top=top,
+        left=left,
+    )
+
+
+class LetterboxBuffer:
+    """A reusable (1, 3, H, W) float32 input tensor filled by `fill`.
+
+    The padding is written once per geometry: frames of one camera share a geometry, so each
+    frame costs one resize and one scaled transpose into the content region.
+    """
+
+    def __init__(self) -> None:
+        self._geometry: LetterboxGeometry | None = None
+        self.tensor: npt.NDArray[np.float32] = np.zeros((1, 3, 0, 0), np.float32)
+
+    def fill(self, rgb: npt.NDArray[np.uint8], geometry: LetterboxGeometry) -> None:
+        """Write `rgb` (H, W, 3 uint8) into the tensor as Ultralytics would (RGB, /255)."""
+        if geometry != self._geometry:
+            self.tensor = np.full((1, 3, *geometry.input_hw), _PAD_UNIT, np.float32)
+            self._geometry = geometry
+        resized_h, resized_w = geometry.resized_hw
+        if rgb.shape[:2] != (resized_h, resized_w):
+            size_wh = (resized_w, resized_h)
+            rgb = np.asarray(cv2.resize(rgb, size_wh, interpolation=cv2.INTER_LINEAR), np.uint8)
+        rows = slice(geometry.top, geometry.top + resized_h)
+        cols = slice(geometry.left, geometry.left + resized_w)
+        # Division (not multiplication by 1/255) keeps the values bit-identical to Ultralytics'.
+        np.divide(rgb.transpose(2, 0, 1), _U8_TO_UNIT, out=self.tensor[0, :, rows, cols])

@@ -1,0 +1,203 @@
+"""Open a YOLO-seg ONNX export: check its graph, read Ultralytics' metadata, pick providers.
+
+A file that is not a segmentation export is refused here, at start-up, with what was found.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import onnxruntime as ort
+
+from rl_deploy.errors import ModelContractError
+
+logger = logging.getLogger(__name__)
+
+CARD_METADATA_KEY = "rl_deploy_detector"  # JSON card written by `rl-deploy export-detector`
+GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the runner needs to know about a YOLO-seg export."""
+
+    path: str
+    names: tuple[str, ...]  # class names by id
+    imgsz: tuple[int, int]  # (height, width) the model was exported for
+    stride: int  # largest feature stride; dynamic inputs are padded to a multiple of it
+    dynamic: bool  # input height/width are symbolic: letterbox pads only to the stride
+    end2end: bool  # output0 is (1, K, 6 + P) boxes after NMS, not (1, 4 + nc + P, N) raw
+    n_protos: int  # P, number of mask prototypes
+    input_name: str
+    output_names: tuple[str, str]  # (predictions, prototypes)
+    metadata: Mapping[str, str]  # the raw custom metadata of the file
+
+
+def _literal(value: str, key: str, path: str) -> Any:
+    """Ultralytics writes metadata with str(); JSON and Python literals both parse here."""
+    try:
+        return json.loads(value)
+    except ValueError:
+        pass
+    try:
+        return ast.literal_eval(value)
+    except (ValueError, SyntaxError) as err:
+        raise ModelContractError(f"{path}: metadata {key}={value[:80]!r} is unreadable") from err
+
+
+def _parse_names(raw: Any, path: str) -> tuple[str, ...]:
+    if isinstance(raw, Mapping):
+        try:
+            ordered = sorted((int(k), str(v)) for k, v in raw.items())
+        except ValueError as err:
+            raise ModelContractError(f"{path}: class ids in metadata names must be ints") from err
+        if [k for k, _ in ordered] != list(range(len(ordered))):
+            raise ModelContractError(f"{path}: class ids in metadata names are not 0..N-1")
+        return tuple(v for _, v in ordered)
+    if isinstance(raw, list | tuple):
+        return tuple(str(v) for v in raw)
+    raise ModelContractError(f"{path}: metadata names must be a mapping or list, got {raw!r}")
+
+
+def _describe(session: ort.InferenceSession, metadata: Mapping[str, str]) -> str:
+    inputs = [(i.name, i.shape) for i in session.get_inputs()]
+    outputs = [(o.name, o.shape) for o in session.get_outputs()]
+    return f"inputs {inputs}, outputs {outputs}, metadata keys {sorted(metadata)}"
+
+
+def _class_names(
+    metadata: Mapping[str, str], override: Sequence[str] | None, path: str, found: str
+) -> tuple[str, ...]:
+    if override:
+        return tuple(override)
+    if "names" in metadata:
+        return _parse_names(_literal(metadata["names"], "names", path), path)
+    raise ModelContractError(
+        f"{path}: no class names (no Ultralytics 'names' metadata and none configured); "
+        f"found {found}"
+    )
+
+
+def _input_size(
+    shape: Sequence[Any], metadata: Mapping[str, str], path: str, found: str
+) -> tuple[tuple[int, int], bool]:
+    """(height, width) the model expects, and whether its input size is dynamic."""
+    height, width = shape[2], shape[3]
+    dynamic = not (isinstance(height, int) and isinstance(width, int))
+    if "imgsz" in metadata:
+        size = _literal(metadata["imgsz"], "imgsz", path)
+        if isinstance(size, list | tuple):
+            return (int(size[0]), int(size[1])), dynamic
+        return (int(size), int(size)), dynamic
+    if not dynamic:
+        return (int(height), int(width)), dynamic
+    raise ModelContractError(f"{path}: dynamic input and no 'imgsz' metadata; found {found}")
+
+
+def read_model_info(
+    session: ort.InferenceSession, path: str, names_override: Sequence[str] | None = None
+) -> ModelInfo:
+    """Check that the session holds a YOLO-seg export and read its metadata.
+
+    Raises ModelContractError naming what was found when the graph or metadata do not fit.
+    """
+    metadata = dict(session.get_modelmeta().custom_metadata_map)
+    found = _describe(session, metadata)
+    inputs, outputs = session.get_inputs(), session.get_outputs()
+    task = metadata.get("task")
+    if task is not None and task != "segment":
+        raise ModelContractError(f"{path}: not a segmentation model (task={task!r}); found {found}")
+    if len(inputs) != 1 or len(inputs[0].shape) != 4 or inputs[0].shape[1] not in (3, "3"):
+        raise ModelContractError(f"{path}: expected one (1, 3, H, W) image input; found {found}")
+    if len(outputs) != 2 or len(outputs[0].shape) != 3 or len(outputs[1].shape) != 4:
+        raise ModelContractError(
+            f"{path}: expected YOLO-seg outputs (predictions 3-D, prototypes 4-D); found {found}"
+        )
+    n_protos = outputs[1].shape[1]
+    if not isinstance(n_protos, int):
+        raise ModelContractError(f"{path}: prototype count must be static; found {found}")
+
+    names = _class_names(metadata, names_override, path, found)
+    imgsz, dynamic = _input_size(inputs[0].shape, metadata, path, found)
+    stride = int(_literal(metadata.get("stride", "32"), "stride", path))
+
+    rows, cols = outputs[0].shape[1], outputs[0].shape[2]
+    raw_fits = rows == 4 + len(names) + n_protos
+    e2e_fits = cols == 6 + n_protos
+    declared = metadata.get("end2end") == "True" or "'nms': True" in metadata.get("args", "")
+    if raw_fits and not (declared and e2e_fits):
+        end2end = False
+    elif e2e_fits:
+        end2end = True
+    else:
+        raise ModelContractError(
+            f"{path}: predictions have neither 4 + {len(names)} classes + {n_protos} rows (raw) "
+            f"nor 6 + {n_protos} columns (with NMS); found {found}"
+        )
+    return ModelInfo(
+        path=path,
+        names=names,
+        imgsz=imgsz,
+        stride=stride,
+        dynamic=dynamic,
+        end2end=end2end,
+        n_protos=n_protos,
+        input_name=inputs[0].name,
+        output_names=(outputs[0].name, outputs[1].name),
+        metadata=metadata,
+    )
+
+
+def provider_list(
+    requested: Sequence[str], trt_cache_dir: str | None, fp16: bool
+) -> list[str | tuple[str, dict[str, Any]]]:
+    """Requested providers that this onnxruntime build has, with their options; CPU always last."""
+    available = set(ort.get_available_providers())
+    chosen: list[str | tuple[str, dict[str, Any]]] = []
+    for name in requested:
+        if name not in available:
+            logger.info("execution provider %s is not available here (have %s)", name, available)
+            continue
+        if name == "TensorrtExecutionProvider":
+            options: dict[str, Any] = {"trt_fp16_enable": fp16}
+            if trt_cache_dir:
+                Path(trt_cache_dir).mkdir(parents=True, exist_ok=True)
+                options |= {"trt_engine_cache_enable": True, "trt_engine_cache_path": trt_cache_dir}
+            chosen.append((name, options))
+        elif name != "CPUExecutionProvider":
+            chosen.append(name)
+    chosen.append("CPUExecutionProvider")
+    return chosen
+
+
+def open_session(
+    path: str | Path,
+    providers: Sequence[str] = ("CPUExecutionProvider",),
+    trt_cache_dir: str | None = None,
+    fp16: bool = False,
+    intra_op_threads: int = 0,
+) -> ort.InferenceSession:
+    """An InferenceSession on the best available requested provider (logged)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelContractError(f"detector model {path} does not exist")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = intra_op_threads  # 0: onnxruntime's default (physical cores)
+    try:
+        session = ort.InferenceSession(
+            str(path), options, providers=provider_list(providers, trt_cache_dir, fp16)
+        )
+    except Exception as err:  # onnxruntime raises its own unrelated exception types
+        raise ModelContractError(
+            f"{path}: onnxruntime cannot load it: {type(err).__name__}: {err}"
+        ) from err
+    logger.info(
+        "detector %s runs on %s (requested %s)", path.name, session.get_providers()[0], providers
+    )
+    return session

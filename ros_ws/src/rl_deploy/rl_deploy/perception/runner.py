@@ -1,0 +1,210 @@
+"""The ONNX Runtime YOLO-seg runner: RGB frame in, `Detections` out, as Ultralytics predicts.
+
+Letterbox, one `session.run`, confidence filter, class-aware NMS and box scaling; masks stay as
+coefficients until someone asks for them (perception.masks).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from rl_deploy.errors import DecodeError, ModelContractError
+from rl_deploy.perception.detections import Detections
+from rl_deploy.perception.letterbox import LetterboxBuffer, LetterboxGeometry, letterbox_geometry
+from rl_deploy.perception.model import GPU_PROVIDERS, ModelInfo, open_session, read_model_info
+from rl_deploy.perception.nms import class_aware_nms
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    """How to run a YOLO-seg ONNX export."""
+
+    model: str = "models/detector/detector.onnx"
+    providers: tuple[str, ...] = (
+        "TensorrtExecutionProvider",
+        "CUDAExecutionProvider",
+        "CPUExecutionProvider",
+    )
+    conf: float = 0.25  # minimum class score kept (strictly above), as Ultralytics' predict
+    iou: float = 0.7  # NMS IoU threshold within a class
+    max_det: int = 300
+    class_names: tuple[str, ...] = ()  # overrides the model's names (models without metadata)
+    trt_cache_dir: str = ""  # TensorRT engine cache; empty = rebuild each start
+    fp16: bool = False  # TensorRT FP16 engines
+    intra_op_threads: int = 0  # 0 = onnxruntime's default
+
+
+class YoloSegRunner:
+    """Runs one Ultralytics segmentation export with ONNX Runtime."""
+
+    def __init__(self, config: DetectorConfig) -> None:
+        if not 0.0 <= config.conf <= 1.0 or not 0.0 <= config.iou <= 1.0 or config.max_det < 1:
+            raise ModelContractError(
+                f"detector thresholds out of range: conf={config.conf}, iou={config.iou}, "
+                f"max_det={config.max_det}"
+            )
+        self.config = config
+        self.session = open_session(
+            config.model,
+            config.providers,
+            config.trt_cache_dir or None,
+            config.fp16,
+            config.intra_op_threads,
+        )
+        self.info: ModelInfo = read_model_info(self.session, config.model, config.class_names)
+        self.provider: str = self.session.get_providers()[0]
+        self._input = LetterboxBuffer()
+        self._geometry: LetterboxGeometry | None = None
+        # On a GPU, I/O binding lets onnxruntime reuse its output buffers between frames.
+        self._binding = self.session.io_binding() if self.provider in GPU_PROVIDERS else None
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return self.info.names
+
+    def geometry(self, frame_hw: tuple[int, int]) -> LetterboxGeometry:
+        """Letterbox geometry for a frame size (cached: a camera's size does not change)."""
+        if self._geometry is None or self._geometry.frame_hw != frame_hw:
+            self._geometry = letterbox_geometry(
+                frame_hw, self.info.imgsz, self.info.stride, auto=self.info.dynamic
+            )
+        return self._geometry
+
+    def preprocess(self, rgb: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
+        """The network input for `rgb`, (1, 3, H, W) float32 (a buffer reused by the next call)."""
+        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+            raise DecodeError(
+                f"detector needs an (H, W, 3) uint8 RGB frame, got {rgb.dtype} {rgb.shape}"
+            )
+        if rgb.shape[0] == 0 or rgb.shape[1] == 0:
+            raise DecodeError(f"detector got an empty frame {rgb.shape}")
+        self._input.fill(rgb, self.geometry((rgb.shape[0], rgb.shape[1])))
+        return self._input.tensor
+
+    def infer(self, tensor: npt.NDArray[np.float32]) -> tuple[npt.NDArray[np.float32], ...]:
+        """One network run: (predictions, prototypes) for batch item 0."""
+        if self._binding is not None:
+            self._binding.bind_cpu_input(self.info.input_name, tensor)
+            for name in self.info.output_names:
+                self._binding.bind_output(name)
+            self.session.run_with_iobinding(self._binding)
+            outputs = self._binding.copy_outputs_to_cpu()
+        else:
+            outputs = self.session.run(list(self.info.output_names), {self.info.input_name: tensor})
+        return np.asarray(outputs[0][0], np.float32), np.asarray(outputs[1][0], np.float32)
+
+    def detect(
+        self,
+        rgb: npt.NDArray[np.uint8],
+        depth_m: npt.NDArray[np.float32] | None = None,
+        classes: Sequence[str] | None = None,
+    ) -> Detections:
+        """Detect instances in an (H, W, 3) uint8 RGB frame.
+
+        `classes` keeps only those classes (before NMS, as Ultralytics' `classes`); `depth_m`
+        (aligned with the frame) is carried for depth-filtered class masks.
+        """
+        tensor = self.preprocess(rgb)
+        predictions, protos = self.infer(tensor)
+        frame_hw = (rgb.shape[0], rgb.shape[1])
+        if depth_m is not None and depth_m.shape[:2] != frame_hw:
+            raise DecodeError(
+                f"depth {depth_m.shape[:2]} is not aligned with the RGB frame {frame_hw}"
+            )
+        class_filter = None if classes is None else self._class_ids(classes)
+        if self.info.end2end:
+            boxes, scores, class_ids, coeffs = self._from_end2end(predictions, class_filter)
+        else:
+            boxes, scores, class_ids, coeffs = self._from_raw(predictions, class_filter)
+        geometry = self.geometry(frame_hw)
+        boxes = self._to_frame(boxes, geometry)
+        return Detections(
+            boxes_xyxy=boxes,
+            scores=scores,
+            class_ids=class_ids,
+            mask_coeffs=coeffs,
+            protos=protos,
+            frame_hw=frame_hw,
+            names=self.info.names,
+            depth_m=depth_m,
+        )
+
+    def _class_ids(self, classes: Sequence[str]) -> npt.NDArray[np.intp]:
+        unknown = [name for name in classes if name not in self.info.names]
+        if unknown:
+            raise ModelContractError(f"classes {unknown} are not in the model's {self.info.names}")
+        return np.asarray([self.info.names.index(name) for name in classes], dtype=np.intp)
+
+    def _from_raw(
+        self, predictions: npt.NDArray[np.float32], class_filter: npt.NDArray[np.intp] | None
+    ) -> tuple[
+        npt.NDArray[np.float32],
+        npt.NDArray[np.float32],
+        npt.NDArray[np.intp],
+        npt.NDArray[np.float32],
+    ]:
+        """(4 + nc + P, N) raw head output → NMS-ed boxes (input pixels), scores, ids, coeffs."""
+        n_classes = len(self.info.names)
+        class_scores = predictions[4 : 4 + n_classes]
+        candidates = np.flatnonzero(class_scores.max(axis=0) > self.config.conf)
+        rows = predictions[:, candidates].T  # (M, 4 + nc + P), only the candidates
+        scores_all = rows[:, 4 : 4 + n_classes]
+        class_ids = scores_all.argmax(axis=1).astype(np.intp)
+        scores = scores_all[np.arange(len(rows)), class_ids]
+        if class_filter is not None:
+            keep = np.isin(class_ids, class_filter)
+            rows, class_ids, scores = rows[keep], class_ids[keep], scores[keep]
+        centre, half = rows[:, 0:2], rows[:, 2:4] / 2
+        boxes = np.concatenate([centre - half, centre + half], axis=1).astype(np.float32)
+        kept = class_aware_nms(boxes, scores, class_ids, self.config.iou, self.config.max_det)
+        coeffs = np.ascontiguousarray(rows[kept, 4 + n_classes :], dtype=np.float32)
+        return boxes[kept], scores[kept], class_ids[kept], coeffs
+
+    def _from_end2end(
+        self, predictions: npt.NDArray[np.float32], class_filter: npt.NDArray[np.intp] | None
+    ) -> tuple[
+        npt.NDArray[np.float32],
+        npt.NDArray[np.float32],
+        npt.NDArray[np.intp],
+        npt.NDArray[np.float32],
+    ]:
+        """(K, 6 + P) rows already past NMS: x1, y1, x2, y2, score, class, coefficients."""
+        keep = predictions[:, 4] > self.config.conf
+        class_ids = predictions[:, 5].astype(np.intp)
+        if class_filter is not None:
+            keep &= np.isin(class_ids, class_filter)
+        rows = predictions[keep][: self.config.max_det]
+        return (
+            np.ascontiguousarray(rows[:, :4], dtype=np.float32),
+            np.ascontiguousarray(rows[:, 4], dtype=np.float32),
+            class_ids[keep][: self.config.max_det],
+            np.ascontiguousarray(rows[:, 6:], dtype=np.float32),
+        )
+
+    @staticmethod
+    def _to_frame(
+        boxes: npt.NDArray[np.float32], geometry: LetterboxGeometry
+    ) -> npt.NDArray[np.float32]:
+        """Input-pixel boxes → frame pixels, clipped to the frame (Ultralytics' scale_boxes)."""
+        height, width = geometry.frame_hw
+        out = boxes.copy()
+        out[:, 0::2] = (out[:, 0::2] - np.float32(geometry.left)) / np.float32(geometry.gain_x)
+        out[:, 1::2] = (out[:, 1::2] - np.float32(geometry.top)) / np.float32(geometry.gain_y)
+        np.clip(out[:, 0::2], 0, width, out=out[:, 0::2])
+        np.clip(out[:, 1::2], 0, height, out=out[:, 1::2])
+        return out
+
+
+def load_runner(model: str | Path, **overrides: object) -> YoloSegRunner:
+    """A runner for `model` with DetectorConfig defaults, CPU unless providers are given."""
+    fields: dict[str, object] = {"model": str(model), "providers": ("CPUExecutionProvider",)}
+    fields.update(overrides)
+    return YoloSegRunner(DetectorConfig(**fields))  # type: ignore[arg-type]

@@ -1,0 +1,192 @@
+"""The perception node's logic: camera CDR in, target masks and detections CDR out.
+
+A ROS host feeds every message to `PerceptionStep.feed` and publishes what it returns; the
+in-process pipeline calls `detect` and `class_masks` directly and skips the CDR round trip.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from rl_deploy import codec
+from rl_deploy.codec.typestore import CAMERA_INFO, DETECTION2D_ARRAY, IMAGE, LABEL_INFO
+from rl_deploy.errors import ConfigError, DecodeError, RlDeployError
+from rl_deploy.io import Output
+from rl_deploy.log import RateLimitedLog
+from rl_deploy.perception import masks as mask_ops
+from rl_deploy.perception.detections import Detections
+from rl_deploy.perception.messages import DetectionMessages, overlay_image
+from rl_deploy.perception.runner import DetectorConfig, YoloSegRunner
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PerceptionTopics:
+    rgb: str = "/camera/color/image_raw"
+    depth: str = "/camera/aligned_depth_to_color/image_raw"  # "" = no depth filtering
+    camera_info: str = "/camera/color/camera_info"  # "" = sizes not checked
+    detections: str = "/rl_deploy/detections"  # vision_msgs/Detection2DArray
+    label_info: str = "/rl_deploy/label_info"  # vision_msgs/LabelInfo, transient-local
+    masks: str = "/rl_deploy/masks"  # one mono8 Image per target class on <masks>/<class>
+    overlay: str = "/rl_deploy/detections_overlay"  # rgb8 debug image, only when enabled
+
+
+@dataclass(frozen=True)
+class PerceptionConfig:
+    detector: DetectorConfig = field(default_factory=DetectorConfig)
+    topics: PerceptionTopics = field(default_factory=PerceptionTopics)
+    target_classes: tuple[str, ...] = ()  # classes that get a mask topic; () = all of the model's
+    mask_size: tuple[int, int] = (0, 0)  # (height, width) of the masks; (0, 0) = camera's
+    depth_tolerance_m: float = 0.0  # keep mask pixels this close to the median depth; 0 = off
+    depth_slop_s: float = 0.05  # a depth frame pairs with an RGB frame this close in time
+    overlay: bool = False  # publish the debug overlay (costs a full-resolution mask decode)
+
+
+@dataclass
+class PerceptionStats:
+    """Counters since start, for diagnostics."""
+
+    frames: int = 0
+    dropped: dict[str, int] = field(default_factory=dict)  # per topic, undecodable or unusable
+    instances: int = 0
+    last_step_ms: float = 0.0
+
+
+@dataclass(frozen=True)
+class _DepthFrame:
+    stamp_ns: int
+    depth_m: npt.NDArray[np.float32]  # (H, W) metres
+
+
+class PerceptionStep:
+    """Runs the detector on each RGB frame and returns the messages to publish."""
+
+    def __init__(self, config: PerceptionConfig, runner: YoloSegRunner | None = None) -> None:
+        self.config = config
+        self.runner = runner if runner is not None else YoloSegRunner(config.detector)
+        names = self.runner.names
+        unknown = [name for name in config.target_classes if name not in names]
+        if unknown:
+            raise ConfigError(f"target_classes {unknown} are not classes of the detector {names}")
+        self.target_classes = config.target_classes or names
+        if min(config.mask_size) < 0 or (0 in config.mask_size and any(config.mask_size)):
+            raise ConfigError(
+                f"mask_size must be (height, width) > 0 or (0, 0), got {config.mask_size}"
+            )
+        self.mask_topics = {name: f"{config.topics.masks}/{name}" for name in self.target_classes}
+        self.stats = PerceptionStats()
+        self._messages = DetectionMessages()
+        self._log = RateLimitedLog(logger)
+        self._depth: _DepthFrame | None = None
+        self._camera_hw: tuple[int, int] | None = None
+
+    @property
+    def provider(self) -> str:
+        """The onnxruntime execution provider the detector actually runs on."""
+        return self.runner.provider
+
+    def output_types(self) -> dict[str, str]:
+        """Topic → message type of everything this step may publish (for creating publishers)."""
+        topics = self.config.topics
+        types = {topics.detections: DETECTION2D_ARRAY, topics.label_info: LABEL_INFO}
+        types |= dict.fromkeys(self.mask_topics.values(), IMAGE)
+        if self.config.overlay:
+            types[topics.overlay] = IMAGE
+        return types
+
+    def label_info(self, stamp_ns: int, frame_id: str = "") -> Output:
+        """The class map, to publish once with transient-local durability."""
+        msg = self._messages.label_info(
+            self.runner.names, self.runner.config.conf, stamp_ns, frame_id
+        )
+        return Output(self.config.topics.label_info, LABEL_INFO, codec.encode(msg, LABEL_INFO))
+
+    # ---------------------------------------------------------------- direct calls
+
+    def detect(
+        self, rgb: npt.NDArray[np.uint8], depth_m: npt.NDArray[np.float32] | None
+    ) -> Detections:
+        """Detections in an (H, W, 3) RGB frame; `depth_m` (aligned, metres) enables filtering."""
+        return self.runner.detect(rgb, depth_m)
+
+    def class_masks(
+        self, detections: Detections, classes: Sequence[str], size: tuple[int, int] | None = None
+    ) -> dict[str, npt.NDArray[np.uint8]]:
+        """(H, W) uint8 0/1 mask per class at `size` (height, width; default: the frame's)."""
+        tolerance = self.config.depth_tolerance_m or None
+        return mask_ops.class_masks(detections, classes, size, tolerance)
+
+    # ---------------------------------------------------------------- CDR in, CDR out
+
+    def feed(self, topic: str, data: bytes | memoryview, now_ns: int) -> list[Output]:
+        """Take one message; an RGB frame returns the detections and masks to publish.
+
+        Never raises on bad input: the frame is dropped, counted and logged (rate-limited).
+        """
+        topics = self.config.topics
+        try:
+            if topic == topics.rgb:
+                return self._on_rgb(codec.decode(data, IMAGE))
+            if topic == topics.depth and topics.depth:
+                self._on_depth(codec.decode(data, IMAGE))
+            elif topic == topics.camera_info and topics.camera_info:
+                info = codec.decode(data, CAMERA_INFO)
+                self._camera_hw = (int(info.height), int(info.width))
+        except RlDeployError as err:
+            self.stats.dropped[topic] = self.stats.dropped.get(topic, 0) + 1
+            self._log.warning(topic, f"dropped message on {topic}: {err}")
+        return []
+
+    def _on_depth(self, msg: Any) -> None:
+        self._depth = _DepthFrame(codec.stamp_to_ns(msg.header.stamp), codec.depth_to_metres(msg))
+
+    def _paired_depth(
+        self, stamp_ns: int, frame_hw: tuple[int, int]
+    ) -> npt.NDArray[np.float32] | None:
+        if not self.config.depth_tolerance_m or self._depth is None:
+            return None
+        if abs(self._depth.stamp_ns - stamp_ns) > self.config.depth_slop_s * 1e9:
+            return None
+        if self._depth.depth_m.shape != frame_hw:
+            raise DecodeError(
+                f"depth is {self._depth.depth_m.shape} but the RGB frame is {frame_hw}: "
+                "depth must be aligned to the colour camera"
+            )
+        return self._depth.depth_m
+
+    def _on_rgb(self, msg: Any) -> list[Output]:
+        start = time.perf_counter()
+        stamp_ns, frame_id = codec.stamp_to_ns(msg.header.stamp), str(msg.header.frame_id)
+        rgb = codec.rgb_from_image(msg)
+        frame_hw = (rgb.shape[0], rgb.shape[1])
+        if self._camera_hw is not None and frame_hw != self._camera_hw:
+            raise DecodeError(
+                f"RGB frame is {frame_hw[1]}x{frame_hw[0]} but camera_info says "
+                f"{self._camera_hw[1]}x{self._camera_hw[0]}"
+            )
+        detections = self.runner.detect(rgb, self._paired_depth(stamp_ns, frame_hw))
+        size = self.config.mask_size if all(self.config.mask_size) else frame_hw
+        masks = self.class_masks(detections, self.target_classes, size)
+        topics = self.config.topics
+        array = self._messages.detection_array(detections, stamp_ns, frame_id)
+        outputs = [
+            Output(topics.detections, DETECTION2D_ARRAY, codec.encode(array, DETECTION2D_ARRAY))
+        ]
+        for name, mask_u8 in masks.items():
+            image = codec.mask_to_image(mask_u8 * np.uint8(255), stamp_ns, frame_id)
+            outputs.append(Output(self.mask_topics[name], IMAGE, codec.encode(image, IMAGE)))
+        if self.config.overlay:
+            overlay = overlay_image(rgb, detections, stamp_ns, frame_id)
+            outputs.append(Output(topics.overlay, IMAGE, codec.encode(overlay, IMAGE)))
+        self.stats.frames += 1
+        self.stats.instances += len(detections)
+        self.stats.last_step_ms = (time.perf_counter() - start) * 1000.0
+        return outputs

@@ -1,0 +1,1 @@
+"""Export-time tools: detector training and export (may import ultralytics/torch lazily)."""

@@ -1,0 +1,51 @@
+"""Class-aware NMS against torchvision's (what Ultralytics runs) on random and crafted boxes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+
+from rl_deploy.perception.nms import class_aware_nms, nms_xyxy
+
+
+def _random_boxes(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    xy = rng.uniform(0, 300, size=(n, 2)).astype(np.float32)
+    wh = rng.uniform(2, 120, size=(n, 2)).astype(np.float32)
+    boxes = np.concatenate([xy, xy + wh], axis=1)
+    return boxes, rng.uniform(0, 1, size=n).astype(np.float32)
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 17, 300, 2000])
+@pytest.mark.parametrize("iou", [0.3, 0.45, 0.7])
+def test_same_kept_boxes_as_torchvision(n, iou):
+    boxes, scores = _random_boxes(np.random.default_rng(n), n)
+    expected = torchvision.ops.nms(torch.from_numpy(boxes), torch.from_numpy(scores), iou).numpy()
+    np.testing.assert_array_equal(nms_xyxy(boxes, scores, iou), expected)
+
+
+def test_class_aware_matches_torchvision_batched_and_truncates():
+    rng = np.random.default_rng(5)
+    boxes, scores = _random_boxes(rng, 800)
+    class_ids = rng.integers(0, 5, size=800).astype(np.intp)
+    expected = torchvision.ops.batched_nms(
+        torch.from_numpy(boxes), torch.from_numpy(scores), torch.from_numpy(class_ids), 0.5
+    ).numpy()
+    np.testing.assert_array_equal(class_aware_nms(boxes, scores, class_ids, 0.5, 1000), expected)
+    np.testing.assert_array_equal(class_aware_nms(boxes, scores, class_ids, 0.5, 7), expected[:7])
+
+
+def test_overlapping_boxes_of_different_classes_both_survive():
+    boxes = np.array([[0, 0, 10, 10], [0, 0, 10, 10], [1, 1, 10, 10]], np.float32)
+    scores = np.array([0.9, 0.8, 0.7], np.float32)
+    class_ids = np.array([0, 1, 0], np.intp)
+    assert class_aware_nms(boxes, scores, class_ids, 0.5, 10).tolist() == [0, 1]
+
+
+def test_iou_exactly_at_threshold_is_kept():
+    # IoU of these two is exactly 0.5: only strictly greater overlaps suppress.
+    boxes = np.array([[0, 0, 2, 1], [0, 0, 1, 1]], np.float32)
+    scores = np.array([0.9, 0.8], np.float32)
+    assert nms_xyxy(boxes, scores, 0.5).tolist() == [0, 1]
+    assert nms_xyxy(boxes, scores, 0.49).tolist() == [0]
