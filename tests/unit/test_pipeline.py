@@ -15,6 +15,7 @@ from rl_deploy import codec
 from rl_deploy.codec import typestore as msgtypes
 from rl_deploy.config import PipelineConfig, TopicsConfig
 from rl_deploy.errors import ConfigError
+from rl_deploy.geometry import Pose2D
 from rl_deploy.pipeline import Pipeline
 from rl_deploy.replay.synthetic import SyntheticBagSpec, _joint_state, _pose_messages, _render
 
@@ -191,4 +192,36 @@ def test_diagnostics_report_zero_reasons(pipeline: Pipeline):
 def test_unknown_target_class_is_refused(repo: Path):
     config = PipelineConfig.from_mapping({"policy": {"target_class": "sofa"}}, base_dir=repo)
     with pytest.raises(ConfigError, match="'sofa' is not one of the card's target_classes"):
+        Pipeline.from_config(config)
+
+
+def test_masks_from_a_perception_node_topic(repo: Path):
+    config = PipelineConfig.from_mapping({"masks": {"source": "topics"}}, base_dir=repo)
+    pipeline = Pipeline.from_config(config)
+    assert "/rl_deploy/masks/cup" in pipeline.subscriptions
+    assert TOPICS.segmentation not in pipeline.subscriptions
+    feed_world(pipeline, T0, camera=False)
+    depth_m, class_ids = _render(SPEC, Pose2D(1.0, 0.5, 0.0), np.random.default_rng(0))
+    depth = codec.array_to_image(depth_m, "32FC1", T0, "cam")
+    mask = codec.mask_to_image((class_ids == 1).astype(np.uint8) * 255, T0 + MS, "cam")
+    pipeline.feed(TOPICS.depth, codec.encode(depth, msgtypes.IMAGE), T0)
+    pipeline.feed("/rl_deploy/masks/cup", codec.encode(mask, msgtypes.IMAGE), T0)
+    pipeline.tick(T0 + 10 * MS)
+    assert pipeline.last_tick.zero_reason is None
+    assert np.array_equal(pipeline.last_tick.mask_u8, (class_ids == 1).astype(np.uint8))
+    # a mask that does not line up with depth is refused, and the robot stops
+    small = codec.mask_to_image(np.zeros((10, 10), np.uint8), T0 + 50 * MS, "cam")
+    depth = codec.array_to_image(depth_m, "32FC1", T0 + 50 * MS, "cam")
+    pipeline.feed(TOPICS.depth, codec.encode(depth, msgtypes.IMAGE), T0 + 2 * MS)
+    pipeline.feed("/rl_deploy/masks/cup", codec.encode(small, msgtypes.IMAGE), T0 + 2 * MS)
+    pipeline.tick(T0 + 20 * MS)
+    assert pipeline.last_tick.zero_reason == "invalid_input"
+    assert "not aligned" in pipeline.last_tick.detail
+
+
+def test_segmentation_table_must_cover_the_target(repo: Path):
+    config = PipelineConfig.from_mapping(
+        {"masks": {"class_names": ["bottle"], "class_ids": [2]}}, base_dir=repo
+    )
+    with pytest.raises(ConfigError, match=r"masks.class_names lacks \['cup'\]"):
         Pipeline.from_config(config)

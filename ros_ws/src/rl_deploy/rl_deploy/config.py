@@ -15,9 +15,10 @@ from typing import Any, Literal, TypeVar, get_args, get_type_hints
 import yaml
 
 from rl_deploy.errors import ConfigError
+from rl_deploy.perception.runner import DetectorConfig
 
 PoseSource = Literal["amcl", "pose_stamped", "odometry", "tf"]
-MaskSource = Literal["segmentation", "detector"]
+MaskSource = Literal["segmentation", "detector", "topics"]
 ArmCommandType = Literal["joint_trajectory", "float64_multi_array"]
 
 
@@ -51,7 +52,12 @@ class TopicsConfig:
 
 @dataclass(frozen=True)
 class MasksConfig:
+    # segmentation: a class-id image (simulators' ground truth) on topics.segmentation;
+    # detector: the YOLO-seg detector on topics.rgb, in this process (lowest latency);
+    # topics: one mono8 mask per class on <topic_prefix>/<class> (a separate perception_node).
     source: MaskSource = "segmentation"
+    topic_prefix: str = "/rl_deploy/masks"
+    depth_tolerance_m: float = 0.0  # detector masks: keep pixels this near the median depth
     # Class-id table of the segmentation image, as parallel lists (ROS parameters have no maps).
     class_names: tuple[str, ...] = ("cup", "bottle", "bowl", "table", "shelf")
     class_ids: tuple[int, ...] = (1, 2, 3, 4, 5)
@@ -76,6 +82,7 @@ class PipelineConfig:
     robot_profile: str = "config/robots/diff_drive_arm.yaml"
     topics: TopicsConfig = field(default_factory=TopicsConfig)
     masks: MasksConfig = field(default_factory=MasksConfig)
+    detector: DetectorConfig = field(default_factory=DetectorConfig)  # masks.source: detector
     frames: FramesConfig = field(default_factory=FramesConfig)
     timeouts: TimeoutsConfig = field(default_factory=TimeoutsConfig)
     pose_source: PoseSource = "amcl"
@@ -152,21 +159,26 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
         if value not in choices:
             raise ConfigError(f"{key} must be one of {list(choices)}, got {value!r}")
         return value
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{key} must be true or false, got {value!r}")
-        return value
-    if hint is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"{key} must be a number, got {value!r}")
-        return float(value)
-    if hint is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{key} must be a string, got {value!r}")
-        return value
+    if hint in _SCALARS:
+        return _scalar(hint, value, key)
     item_type = get_args(hint)[0] if get_args(hint) else str
     if not isinstance(value, list | tuple) or not all(
         isinstance(v, item_type) and not isinstance(v, bool) for v in value
     ):
         raise ConfigError(f"{key} must be a list of {item_type.__name__}, got {value!r}")
     return tuple(value)
+
+
+_SCALARS = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+
+
+def _scalar(hint: type, value: Any, key: str) -> Any:
+    # bool is an int in Python, but `true` for a number (or 1 for a flag) is a typo here.
+    ok = isinstance(value, bool) if hint is bool else not isinstance(value, bool)
+    if hint is float:
+        ok = ok and isinstance(value, int | float)
+    elif hint is not bool:
+        ok = ok and isinstance(value, hint)
+    if not ok:
+        raise ConfigError(f"{key} must be {_SCALARS[hint]}, got {value!r}")
+    return float(value) if hint is float else value

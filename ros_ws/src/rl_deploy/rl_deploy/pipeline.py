@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,8 @@ from rl_deploy.errors import ConfigError, RlDeployError
 from rl_deploy.geometry import Pose2D
 from rl_deploy.io import Output
 from rl_deploy.log import RateLimitedLog
+from rl_deploy.mask_sources import make_mask_source
+from rl_deploy.perception.runner import YoloSegRunner
 from rl_deploy.policy import Policy, RawObservation
 from rl_deploy.safety import SafetyFilter, SafetyLimits
 from rl_deploy.sync import FrameBuffer, Stamped, match_newest
@@ -85,32 +87,12 @@ class TickRecord:
     depth_m: npt.NDArray[np.float32] | None  # depth frame used, metres
 
 
-class ClassIdMasks(Mapping[str, npt.NDArray[np.uint8]]):
-    """Binary masks from a class-id segmentation image, computed only for classes asked for."""
-
-    def __init__(self, class_ids: npt.NDArray[Any], table: Mapping[str, int]) -> None:
-        self._class_ids = class_ids
-        self._table = table
-        self._cache: dict[str, npt.NDArray[np.uint8]] = {}
-
-    def __getitem__(self, name: str) -> npt.NDArray[np.uint8]:
-        if name not in self._cache:
-            self._cache[name] = (self._class_ids == self._table[name]).view(np.uint8)
-        return self._cache[name]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._table)
-
-    def __len__(self) -> int:
-        return len(self._table)
-
-
 @dataclass(frozen=True)
 class _FrameSet:
     """Inputs of one control step, matched and checked for age."""
 
     depth: Stamped[npt.NDArray[np.float32]]
-    masks: Mapping[str, npt.NDArray[np.uint8]]
+    partners: Mapping[str, Stamped[Any]]  # the mask source's frames matched with depth
     joints: Mapping[str, float]
     pose: Pose2D
 
@@ -118,7 +100,13 @@ class _FrameSet:
 class Pipeline:
     """Matches inputs, builds the observation, runs the policy and makes the command safe."""
 
-    def __init__(self, config: PipelineConfig, policy: Policy, limits: SafetyLimits) -> None:
+    def __init__(
+        self,
+        config: PipelineConfig,
+        policy: Policy,
+        limits: SafetyLimits,
+        detector: YoloSegRunner | None = None,
+    ) -> None:
         self.config = config
         self.policy = policy
         card = policy.card
@@ -133,13 +121,12 @@ class Pipeline:
                 f"policy.target_class {self.target_class!r} is not one of the card's "
                 f"target_classes {list(card.target_classes)}"
             )
-        self._class_table = dict(zip(config.masks.class_names, config.masks.class_ids, strict=True))
+        self._mask_source = make_mask_source(config, self._needed_classes(), detector)
         self._joint_names = tuple(dict.fromkeys((*card.joint_names, *self.arm_joint_names)))
         self.stats = PipelineStats()
         self.last_tick: TickRecord | None = None
         self._log = RateLimitedLog(logger)
         self._depth: FrameBuffer[npt.NDArray[np.float32]] = FrameBuffer()
-        self._segmentation: FrameBuffer[npt.NDArray[Any]] = FrameBuffer()
         self._joints: Stamped[dict[str, float]] | None = None
         self._pose: Stamped[Pose2D] | None = None
         self._tf = codec.TransformTree()
@@ -157,6 +144,14 @@ class Pipeline:
             expected_sha256=config.policy.sha256 or None,
         )
         return cls(config, policy, load_robot_limits(config.resolve(config.robot_profile)))
+
+    def _needed_classes(self) -> tuple[str, ...]:
+        """The target class and every class a mask input of the card asks for."""
+        classes = [self.target_class]
+        for spec in self.policy.card.inputs:
+            if spec.source == "mask":
+                classes.extend(spec.classes)
+        return tuple(dict.fromkeys(classes))
 
     # ---------------------------------------------------------------- topics
 
@@ -185,8 +180,7 @@ class Pipeline:
         }
         if self.config.pose_source == "tf":
             handlers[topics.tf_static] = (POSE_SOURCE_MSGTYPES["tf"], self._on_pose)
-        if self.config.masks.source == "segmentation":
-            handlers[topics.segmentation] = (IMAGE, self._on_segmentation)
+        handlers.update(self._mask_source.handlers)
         return handlers
 
     # ---------------------------------------------------------------- input
@@ -211,8 +205,8 @@ class Pipeline:
         topics = self.config.topics
         if topic == topics.depth:
             self._depth.clear()
-        elif topic == topics.segmentation:
-            self._segmentation.clear()
+        elif topic in self._mask_source.buffers:
+            self._mask_source.buffers[topic].clear()
         elif topic == topics.joint_states:
             self._joints = None
         elif topic in (topics.pose, topics.tf_static):
@@ -222,14 +216,6 @@ class Pipeline:
         depth_m = codec.depth_to_metres(msg)
         stamp_ns = codec.stamp_to_ns(msg.header.stamp)
         self._depth.push(Stamped(depth_m, stamp_ns, now_ns, msg.header.frame_id))
-
-    def _on_segmentation(self, msg: Any, now_ns: int) -> None:
-        class_ids = codec.image_to_array(msg)
-        if class_ids.ndim != 2:
-            raise codec.DecodeError(
-                f"segmentation image must be single-channel, got encoding {msg.encoding!r}"
-            )
-        self._segmentation.push(Stamped(class_ids, codec.stamp_to_ns(msg.header.stamp), now_ns))
 
     def _on_joints(self, msg: Any, now_ns: int) -> None:
         positions = codec.joint_positions(msg, self._joint_names)
@@ -270,14 +256,15 @@ class Pipeline:
         self.stats.ticks += 1
         stage_ms: dict[str, float] = {}
         inputs = self._check_inputs(now_ns)
+        mask_u8: npt.NDArray[np.uint8] | None = None
+        depth_m: npt.NDArray[np.float32] | None = None
         if isinstance(inputs, _FrameSet):
-            zero_reason, detail, command = self._run_policy(inputs, stage_ms)
+            zero_reason, detail, command, mask_u8 = self._run_policy(inputs, stage_ms)
             stamp_ns, frame_id = inputs.depth.stamp_ns, inputs.depth.frame_id
-            mask_u8: npt.NDArray[np.uint8] | None = inputs.masks[self.target_class]
-            depth_m: npt.NDArray[np.float32] | None = inputs.depth.value
+            depth_m = inputs.depth.value
         else:
             (zero_reason, detail), command = inputs, Command()
-            stamp_ns, frame_id, mask_u8, depth_m = now_ns, self.config.frames.base, None, None
+            stamp_ns, frame_id = now_ns, self.config.frames.base
 
         t_safety = time.perf_counter()
         joints_now = self._joints.value if self._joints else None
@@ -310,11 +297,18 @@ class Pipeline:
 
     def _run_policy(
         self, inputs: _FrameSet, stage_ms: dict[str, float]
-    ) -> tuple[str | None, str, Command]:
-        """Step the policy; (None, "", command) or the reason its command cannot be used."""
+    ) -> tuple[str | None, str, Command, npt.NDArray[np.uint8] | None]:
+        """Masks, then the policy: (None, "", command, target mask) or why it cannot be used."""
+        t_masks = time.perf_counter()
+        try:
+            masks = self._mask_source.masks(inputs.partners, inputs.depth.value)
+            target_mask = masks[self.target_class]
+        except RlDeployError as err:
+            return "invalid_input", str(err), Command(), None
+        stage_ms["masks"] = (time.perf_counter() - t_masks) * 1e3
         raw = RawObservation(
             depth_m=inputs.depth.value,
-            masks=inputs.masks,
+            masks=masks,
             joints=np.array([inputs.joints[name] for name in self.policy.card.joint_names]),
             pose=inputs.pose,
             target_class=self.target_class,
@@ -325,11 +319,12 @@ class Pipeline:
                 self._episode_started = True
             step = self.policy.step(raw)
         except RlDeployError as err:
-            return "policy_error", str(err), Command()
+            return "policy_error", str(err), Command(), target_mask
         stage_ms.update(step.timings_ms)
         if not step.command.is_finite():
-            return "nonfinite", f"policy produced a non-finite command {step.command}", Command()
-        return None, "", step.command
+            detail = f"policy produced a non-finite command {step.command}"
+            return "nonfinite", detail, Command(), target_mask
+        return None, "", step.command, target_mask
 
     def _check_inputs(self, now_ns: int) -> _FrameSet | tuple[str, str]:
         """The matched inputs of this step, or why it must send zero: (reason, detail)."""
@@ -345,7 +340,7 @@ class Pipeline:
             if value.age_ns(now_ns) > timeout_s * 1e9:
                 return "stale", f"{name} is {value.age_ns(now_ns) / 1e9:.3f} s old"
         slop_ns = round(self.config.sync_slop_s * 1e9)
-        others: dict[str, FrameBuffer[Any]] = {topics.segmentation: self._segmentation}
+        others = self._mask_source.buffers
         matched = match_newest(self._depth, others, slop_ns)
         if matched is None:
             return "no_frames", f"no depth frame matched by {list(others)} within slop"
@@ -355,8 +350,7 @@ class Pipeline:
         if age_s > timeouts.camera_s:
             return "stale", f"newest camera frame set is {age_s:.3f} s old"
         assert self._joints is not None and self._pose is not None
-        masks = ClassIdMasks(partners[topics.segmentation].value, self._class_table)
-        return _FrameSet(depth, masks, self._joints.value, self._pose.value)
+        return _FrameSet(depth, partners, self._joints.value, self._pose.value)
 
     # ---------------------------------------------------------------- output
 
