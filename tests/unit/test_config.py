@@ -15,6 +15,7 @@ def test_ros_params_file_is_accepted(tmp_path: Path):
     path.write_text(
         "policy_node:\n  ros__parameters:\n"
         "    pose_source: odometry\n    topics: {pose: /odom}\n    sync_slop_s: 0.02\n"
+        "    use_sim_time: true\n    ros: {autostart: true, qos: {camera: sensor_data}}\n"
     )
     config = PipelineConfig.from_yaml(path)
     assert config.pose_source == "odometry"

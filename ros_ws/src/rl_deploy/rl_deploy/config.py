@@ -17,6 +17,9 @@ import yaml
 from rl_deploy.errors import ConfigError
 from rl_deploy.perception.runner import DetectorConfig
 
+# Keys of a node's params file that belong to the ROS host, not to the pipeline.
+HOST_KEYS = frozenset({"ros", "use_sim_time"})
+
 PoseSource = Literal["amcl", "pose_stamped", "odometry", "tf"]
 MaskSource = Literal["segmentation", "detector", "topics"]
 ArmCommandType = Literal["joint_trajectory", "float64_multi_array"]
@@ -95,7 +98,8 @@ class PipelineConfig:
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], base_dir: str | Path = ".") -> PipelineConfig:
         """Build from a nested mapping; unknown keys and wrong types name the offending key."""
-        config = _build(cls, {**values, "base_dir": str(base_dir)}, "")
+        core = {k: v for k, v in values.items() if k not in HOST_KEYS}
+        config = _build(cls, {**core, "base_dir": str(base_dir)}, "")
         config.validate()
         return config
 
