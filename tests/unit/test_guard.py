@@ -369,3 +369,14 @@ def test_step_stamped_and_forward_controller(limits):
 def test_io_needs_joint_names_for_forward_controller():
     with pytest.raises(ConfigError, match="arm_joint_names"):
         GuardIO(arm_command_type="float64_multi_array")
+
+
+def test_step_zero_on_stop_restarts_the_ramp(step, limits):
+    for i in range(40):
+        step.feed("cmd_vel_in", twist_bytes(0.3), i * PERIOD_NS)
+        step.tick(i * PERIOD_NS)
+    (output,) = step.zero(40 * PERIOD_NS)
+    assert decoded_twist([output]).linear.x == 0.0
+    step.feed("cmd_vel_in", twist_bytes(0.3), 41 * PERIOD_NS)
+    resumed = decoded_twist(step.tick(41 * PERIOD_NS)).linear.x
+    assert resumed == pytest.approx(limits.max_linear_accel_mps2 * 0.02)

@@ -133,7 +133,7 @@ class CommandGuard:
         """
         source = self.source(now_ns)
         if source in ("quiet", "estop"):
-            self._base_filter.zero(None, ())
+            self.reset_ramp()
             if source == "quiet":
                 self.counters.quiet_ticks += 1
             else:
@@ -147,6 +147,10 @@ class CommandGuard:
         if clamped:
             self.counters.clamped_ticks += 1
         return GuardDecision(base=limited, source=source, clamped=clamped)
+
+    def reset_ramp(self) -> None:
+        """The next command accelerates from standstill."""
+        self._base_filter.zero(None, ())
 
     def limit_arm(self, target: ArmTarget, duration_s: float, now_ns: int) -> ArmTarget | None:
         """Clamp an arm target to the joint ranges and to max_velocity over `duration_s`.
@@ -279,13 +283,21 @@ class GuardStep:
     def tick(self, now_ns: int) -> list[Output]:
         """One output period: the base command, and health every diagnostics period."""
         decision = self.guard.step(now_ns)
-        topic, msgtype = self.io.topics.cmd_vel_out, self.publications[self.io.topics.cmd_vel_out]
+        return [self._twist_output(decision.base, now_ns), *self._diagnostics(now_ns, decision)]
+
+    def zero(self, now_ns: int) -> list[Output]:
+        """A zero base command to send as the node stops; the next ramp starts from zero."""
+        self.guard.reset_ramp()
+        return [self._twist_output(BaseVelocity(), now_ns)]
+
+    def _twist_output(self, base: BaseVelocity, now_ns: int) -> Output:
+        topic = self.io.topics.cmd_vel_out
+        msgtype = self.publications[topic]
         if self.io.stamped_out:
-            message = codec.twist_stamped(decision.base, now_ns, self.io.frame_id)
+            message = codec.twist_stamped(base, now_ns, self.io.frame_id)
         else:
-            message = codec.twist(decision.base)
-        outputs = [Output(topic, msgtype, codec.encode(message, msgtype))]
-        return outputs + self._diagnostics(now_ns, decision)
+            message = codec.twist(base)
+        return Output(topic, msgtype, codec.encode(message, msgtype))
 
     def _twist(self, msg: Any) -> BaseVelocity:
         body = msg.twist if self.io.stamped_in else msg

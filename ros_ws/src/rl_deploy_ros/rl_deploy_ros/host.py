@@ -1,0 +1,256 @@
+"""What every rl_deploy node shares: parameters, QoS strings, raw CDR topics and `main`.
+
+Only rclpy APIs present in both Humble and Jazzy are used here.
+"""
+
+from __future__ import annotations
+
+import array
+import importlib
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import rclpy
+import rclpy.exceptions
+from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
+from rclpy.parameter import Parameter
+from rclpy.qos import (
+    DurabilityPolicy,
+    QoSProfile,
+    ReliabilityPolicy,
+    qos_profile_sensor_data,
+    qos_profile_system_default,
+)
+
+from rl_deploy.errors import ConfigError, RlDeployError
+from rl_deploy.io import Output
+from rl_deploy_ros.params import ParamSpec
+
+PACKAGE = "rl_deploy_ros"
+
+_TYPES = {
+    "bool": Parameter.Type.BOOL,
+    "integer": Parameter.Type.INTEGER,
+    "double": Parameter.Type.DOUBLE,
+    "string": Parameter.Type.STRING,
+    "bool[]": Parameter.Type.BOOL_ARRAY,
+    "integer[]": Parameter.Type.INTEGER_ARRAY,
+    "double[]": Parameter.Type.DOUBLE_ARRAY,
+    "string[]": Parameter.Type.STRING_ARRAY,
+}
+_CAMERA_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
+_CAMERA_TYPES += ("sensor_msgs/msg/CameraInfo",)
+
+
+def declare(
+    node: LifecycleNode, specs: Sequence[ParamSpec], validate: Callable[[dict[str, Any]], None]
+) -> None:
+    """Declare every spec; later `ros2 param set` calls are checked by `validate` first.
+
+    Values from the params file are checked on configure, where all of them are known (one
+    at a time they could contradict a default that the same file also overrides).
+    """
+    for spec in specs:
+        descriptor = ParameterDescriptor(description=spec.description, type=_TYPES[spec.kind].value)
+        node.declare_parameter(spec.name, spec.default, descriptor)
+
+    def on_set(parameters: list[Parameter]) -> SetParametersResult:
+        merged = {**values(node, specs), **{p.name: p.value for p in parameters}}
+        try:
+            validate(merged)
+        except (RlDeployError, ValueError) as err:
+            return SetParametersResult(successful=False, reason=str(err))
+        return SetParametersResult(successful=True)
+
+    node.add_on_set_parameters_callback(on_set)
+
+
+def values(node: LifecycleNode, specs: Sequence[ParamSpec]) -> dict[str, Any]:
+    """Current values by dotted name; arrays as lists."""
+    read = {spec.name: node.get_parameter(spec.name).value for spec in specs}
+    # Numeric arrays come back as array.array; the core wants plain lists.
+    return {k: list(v) if isinstance(v, tuple | list | array.array) else v for k, v in read.items()}
+
+
+def qos_profile(text: str, parameter: str) -> QoSProfile:
+    """ "preset[:depth]" → QoSProfile; presets: sensor_data, reliable, best_effort,
+    transient_local, system_default. Errors name the parameter."""
+    preset, _, depth_text = text.partition(":")
+    try:
+        depth = int(depth_text) if depth_text else None
+    except ValueError as err:
+        raise ConfigError(f"{parameter}: depth {depth_text!r} is not an integer") from err
+    if depth is not None and depth < 1:
+        raise ConfigError(f"{parameter}: depth must be >= 1, got {depth}")
+    if preset == "sensor_data":
+        profile = QoSProfile(**_fields(qos_profile_sensor_data))
+    elif preset == "system_default":
+        profile = QoSProfile(**_fields(qos_profile_system_default))
+    elif preset in ("reliable", "best_effort", "transient_local"):
+        profile = QoSProfile(
+            depth=10,
+            reliability=ReliabilityPolicy.BEST_EFFORT
+            if preset == "best_effort"
+            else ReliabilityPolicy.RELIABLE,
+            durability=DurabilityPolicy.TRANSIENT_LOCAL
+            if preset == "transient_local"
+            else DurabilityPolicy.VOLATILE,
+        )
+    else:
+        raise ConfigError(
+            f"{parameter}: unknown QoS {preset!r}; use sensor_data, reliable, best_effort, "
+            "transient_local or system_default, optionally with :depth"
+        )
+    if depth is not None:
+        profile.depth = depth
+    return profile
+
+
+def _fields(profile: QoSProfile) -> dict[str, Any]:
+    return {
+        "history": profile.history,
+        "depth": profile.depth,
+        "reliability": profile.reliability,
+        "durability": profile.durability,
+    }
+
+
+def camera_or_state(msgtype: str) -> str:
+    """Which input QoS parameter a message type falls under."""
+    return "camera" if msgtype in _CAMERA_TYPES else "state"
+
+
+def message_class(msgtype: str) -> type | None:
+    """The rclpy class of "pkg/msg/Name", or None when that package is not installed."""
+    package, _, name = msgtype.split("/")
+    try:
+        return getattr(importlib.import_module(f"{package}.msg"), name)  # type: ignore[no-any-return]
+    except (ImportError, AttributeError):
+        return None
+
+
+def resolve_path(path: str, base_dir: str = "") -> Path:
+    """Absolute as given; relative: under `base_dir_for`."""
+    candidate = Path(path)
+    return candidate if candidate.is_absolute() else base_dir_for(path, base_dir) / candidate
+
+
+def base_dir_for(relative: str, base_dir: str = "") -> Path:
+    """Where relative paths are taken from: `base_dir` when set, else the working directory
+    when `relative` exists there (a source checkout), else the installed package share."""
+    if base_dir:
+        return Path(base_dir)
+    if Path(relative).exists():
+        return Path.cwd()
+    return share_dir()
+
+
+def share_dir() -> Path:
+    from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
+
+    try:
+        return Path(get_package_share_directory(PACKAGE))
+    except PackageNotFoundError:
+        return Path.cwd()
+
+
+class RawTopics:
+    """Raw CDR subscriptions and lifecycle publishers for a core step's topic maps."""
+
+    def __init__(
+        self,
+        node: LifecycleNode,
+        subscriptions: Mapping[str, str],
+        publications: Mapping[str, str],
+        on_message: Callable[[str, bytes], None],
+        *,
+        input_qos: Callable[[str], QoSProfile],
+        output_qos: QoSProfile,
+        latched: Iterable[str] = (),
+    ) -> None:
+        self._node = node
+        self._subscriptions = []
+        self._publishers: dict[str, Any] = {}
+        self.missing: list[str] = []  # "topic (type)" that this ROS install cannot carry
+        for topic, msgtype in subscriptions.items():
+            cls = message_class(msgtype)
+            if cls is None:
+                self.missing.append(f"{topic} ({msgtype})")
+                continue
+            callback = _bind(on_message, topic)
+            self._subscriptions.append(
+                node.create_subscription(cls, topic, callback, input_qos(msgtype), raw=True)
+            )
+        latched_qos = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        for topic, msgtype in publications.items():
+            cls = message_class(msgtype)
+            if cls is None:
+                self.missing.append(f"{topic} ({msgtype})")
+                continue
+            qos = latched_qos if topic in latched else output_qos
+            self._publishers[topic] = node.create_lifecycle_publisher(cls, topic, qos)
+        if self.missing:
+            node.get_logger().warning(
+                f"message packages not installed, these topics are off: {self.missing}"
+            )
+
+    def publish(self, outputs: Iterable[Output]) -> None:
+        for output in outputs:
+            publisher = self._publishers.get(output.topic)
+            if publisher is not None:
+                publisher.publish(output.data)
+
+    def destroy(self) -> None:
+        for subscription in self._subscriptions:
+            self._node.destroy_subscription(subscription)
+        for publisher in self._publishers.values():
+            self._node.destroy_lifecycle_publisher(publisher)
+        self._subscriptions, self._publishers = [], {}
+
+
+def _bind(on_message: Callable[[str, bytes], None], topic: str) -> Callable[[bytes], None]:
+    return lambda data: on_message(topic, data)
+
+
+def failure(node: LifecycleNode, err: Exception) -> TransitionCallbackReturn:
+    node.get_logger().error(str(err))
+    return TransitionCallbackReturn.FAILURE
+
+
+def run(make_node: Callable[[], LifecycleNode], args: list[str] | None = None) -> int:
+    """`main` of every node: init, optional autostart, spin until shutdown; 1 if start-up fails."""
+    rclpy.init(args=args if args is not None else sys.argv)
+    node: LifecycleNode | None = None
+    try:
+        node = make_node()
+        if not autostart(node):
+            return 1
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except (RlDeployError, rclpy.exceptions.ParameterException) as err:
+        print(f"{PACKAGE}: {err}", file=sys.stderr)
+        return 1
+    finally:
+        if node is not None:
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+    return 0
+
+
+def autostart(node: LifecycleNode) -> bool:
+    """Configure and activate when the autostart parameter says so; False if either fails."""
+    if not node.get_parameter("autostart").value:
+        return True
+    for transition in (node.trigger_configure, node.trigger_activate):
+        if transition() != TransitionCallbackReturn.SUCCESS:
+            node.get_logger().error(f"autostart: {transition.__name__} failed")
+            return False
+    return True

@@ -1,0 +1,122 @@
+"""policy_node: depth, masks, joint states and pose in; base and arm commands out.
+
+Parameters → PipelineConfig → raw subscriptions feed the core; a timer at the card's control
+rate runs `Pipeline.tick` and publishes what it returns.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+
+from rl_deploy.config import PipelineConfig
+from rl_deploy.errors import RlDeployError
+from rl_deploy.io import Output
+from rl_deploy.pipeline import Pipeline
+from rl_deploy_ros import host
+from rl_deploy_ros.params import nest, policy_specs
+
+SPECS = policy_specs()
+_NODE_KEYS = ("autostart", "qos.camera", "qos.state", "qos.output")
+
+
+def build_config(values: dict[str, Any]) -> PipelineConfig:
+    """Parameters → the core's config; ConfigError names the key at fault."""
+    for key in ("qos.camera", "qos.state", "qos.output"):
+        host.qos_profile(values[key], key)
+    pipeline_values = {k: v for k, v in values.items() if k not in _NODE_KEYS and k != "base_dir"}
+    base_dir = host.base_dir_for(values["policy.card"], values["base_dir"])
+    return PipelineConfig.from_mapping(nest(pipeline_values), base_dir=base_dir)
+
+
+class PolicyNode(LifecycleNode):
+    def __init__(self, name: str = "policy_node", **kwargs: Any) -> None:
+        super().__init__(name, **kwargs)
+        host.declare(self, SPECS, build_config)
+        self.pipeline: Pipeline | None = None
+        self.direct_topics: set[str] = set()  # fed in-process by stack_node, not over DDS
+        self._config: PipelineConfig | None = None
+        self._topics: host.RawTopics | None = None
+        self._timer: Any = None
+        self._active = False
+
+    def _now_ns(self) -> int:
+        return int(self.get_clock().now().nanoseconds)
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        values = host.values(self, SPECS)
+        try:
+            self._config = build_config(values)
+            self.pipeline = Pipeline.from_config(self._config)
+        except RlDeployError as err:
+            return host.failure(self, err)
+        qos = {key: host.qos_profile(values[f"qos.{key}"], key) for key in ("camera", "state")}
+        subscriptions = {
+            topic: msgtype
+            for topic, msgtype in self.pipeline.subscriptions.items()
+            if topic not in self.direct_topics
+        }
+        self._topics = host.RawTopics(
+            self,
+            subscriptions,
+            self.pipeline.publications,
+            self._on_message,
+            input_qos=lambda msgtype: qos[host.camera_or_state(msgtype)],
+            output_qos=host.qos_profile(values["qos.output"], "qos.output"),
+        )
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        if self.pipeline is None:  # freed on deactivate: load the model again
+            assert self._config is not None
+            try:
+                self.pipeline = Pipeline.from_config(self._config)
+            except RlDeployError as err:
+                return host.failure(self, err)
+        self.pipeline.reset_episode()
+        self._timer = self.create_timer(self.pipeline.control_period_ns / 1e9, self._tick)
+        self._active = True
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._active = False
+        self._free()
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._free()
+        if self._topics is not None:
+            self._topics.destroy()
+            self._topics = None
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        return self.on_cleanup(state)
+
+    def _free(self) -> None:
+        if self._timer is not None:
+            self.destroy_timer(self._timer)
+            self._timer = None
+        # Dropping the pipeline frees the ONNX Runtime session it holds.
+        self.pipeline = None
+
+    def feed(self, topic: str, data: bytes) -> None:
+        """One message in, from a subscription or from another node of the same process."""
+        if self._active and self.pipeline is not None:
+            self.publish(self.pipeline.feed(topic, data, self._now_ns()))
+
+    def _on_message(self, topic: str, data: bytes) -> None:
+        self.feed(topic, data)
+
+    def publish(self, outputs: list[Output]) -> None:
+        if self._topics is not None:
+            self._topics.publish(outputs)
+
+    def _tick(self) -> None:
+        if self._active and self.pipeline is not None:
+            self.publish(self.pipeline.tick(self._now_ns()))
+
+
+def main(args: list[str] | None = None) -> int:
+    return host.run(PolicyNode, args)

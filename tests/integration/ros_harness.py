@@ -1,0 +1,196 @@
+"""Real ROS 2 for the integration tests: a colcon-built workspace, nodes started the way
+`ros2 run` starts them, and an in-test rclpy probe that publishes, listens and calls services."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGE = "rl_deploy_ros"
+
+
+def colcon_build(out: Path) -> Path:
+    """`colcon build` of ros_ws into `out`; returns the install prefix."""
+    colcon = Path(sys.executable).with_name("colcon")
+    command = [
+        str(colcon),
+        "--log-base",
+        str(out / "log"),
+        "build",
+        "--base-paths",
+        str(ROOT / "ros_ws" / "src"),
+        "--build-base",
+        str(out / "build"),
+        "--install-base",
+        str(out / "install"),
+    ]
+    result = subprocess.run(command, cwd=out, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"colcon build failed:\n{result.stdout}\n{result.stderr}")
+    return out / "install"
+
+
+def workspace_env(install: Path, domain_id: int) -> dict[str, str]:
+    """What sourcing install/setup.sh gives, plus DDS isolation for one test."""
+    packages = sorted(p for p in install.iterdir() if (p / "share").is_dir())
+    site = f"lib/python{sys.version_info.major}.{sys.version_info.minor}/site-packages"
+    env = dict(os.environ)
+    env["AMENT_PREFIX_PATH"] = os.pathsep.join(str(p) for p in packages)
+    env["PYTHONPATH"] = os.pathsep.join(str(p / site) for p in packages)
+    env["ROS_DOMAIN_ID"] = str(domain_id)
+    env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    env["RCUTILS_LOGGING_BUFFERED_STREAM"] = "0"
+    env.pop("ROS_LOCALHOST_ONLY", None)  # deprecated in Jazzy; the range above replaces it
+    return env
+
+
+def executable(env: dict[str, str], package: str, name: str) -> Path:
+    """`ros2 run`'s lookup: <prefix>/lib/<package>/<name> on the AMENT_PREFIX_PATH."""
+    for prefix in env["AMENT_PREFIX_PATH"].split(os.pathsep):
+        candidate = Path(prefix) / "lib" / package / name
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    raise FileNotFoundError(f"no executable {name} of {package} on AMENT_PREFIX_PATH")
+
+
+@dataclass
+class NodeProcess:
+    """One node process; its output goes to a log file shown when a test fails."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL: the process gets no chance to send anything more."""
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> int:
+        if self.alive():
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        return int(self.process.returncode)
+
+
+def ros_run(
+    env: dict[str, str], log_dir: Path, name: str, ros_args: list[str], args: list[str] = ()
+) -> NodeProcess:
+    """`ros2 run rl_deploy_ros NAME ARGS --ros-args ROS_ARGS`, from the repository root."""
+    exe = executable(env, PACKAGE, name)
+    log_path = log_dir / f"{name}-{time.monotonic_ns()}.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [str(exe), *args, "--ros-args", *ros_args],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    return NodeProcess(name, process, log_path)
+
+
+@dataclass
+class Received:
+    monotonic_ns: int
+    data: bytes
+
+
+@dataclass
+class Probe:
+    """An rclpy node in the test process, with its own context, spun in a thread."""
+
+    domain_id: int
+    received: dict[str, list[Received]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        import rclpy
+        from rclpy.executors import SingleThreadedExecutor
+
+        self._lock = threading.Lock()
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context, domain_id=self.domain_id)
+        self.node = rclpy.create_node("test_probe", context=self.context)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self._thread = threading.Thread(target=self._spin, daemon=True)
+        self._thread.start()
+        self._publishers: dict[str, Any] = {}
+
+    def _spin(self) -> None:
+        from rclpy.executors import ExternalShutdownException
+
+        with contextlib.suppress(ExternalShutdownException):
+            self.executor.spin()
+
+    def listen(self, topic: str, msg_class: type, qos: Any = 10) -> None:
+        self.received.setdefault(topic, [])
+
+        def on_message(data: bytes) -> None:
+            with self._lock:
+                self.received[topic].append(Received(time.monotonic_ns(), data))
+
+        self.node.create_subscription(msg_class, topic, on_message, qos, raw=True)
+
+    def messages(self, topic: str, since_ns: int = 0) -> list[Received]:
+        with self._lock:
+            return [m for m in self.received.get(topic, []) if m.monotonic_ns >= since_ns]
+
+    def publish(self, topic: str, msg_class: type, data: bytes, qos: Any = 10) -> None:
+        if topic not in self._publishers:
+            self._publishers[topic] = self.node.create_publisher(msg_class, topic, qos)
+        self._publishers[topic].publish(data)
+
+    def call(self, srv_class: type, name: str, request: Any, timeout_s: float = 10.0) -> Any:
+        client = self.node.create_client(srv_class, name)
+        try:
+            if not client.wait_for_service(timeout_sec=timeout_s):
+                raise TimeoutError(f"service {name} did not appear in {timeout_s} s")
+            future = client.call_async(request)
+            deadline = time.monotonic() + timeout_s
+            while not future.done():
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"service {name} did not answer in {timeout_s} s")
+                time.sleep(0.01)
+            return future.result()
+        finally:
+            self.node.destroy_client(client)
+
+    def close(self) -> None:
+        import rclpy
+
+        self.executor.shutdown(timeout_sec=1.0)
+        self.node.destroy_node()
+        rclpy.shutdown(context=self.context)
+        self._thread.join(timeout=5)
+
+
+def wait_for(condition: Callable[[], Any], timeout_s: float, what: str) -> Any:
+    """Poll until `condition()` is truthy; its value, or AssertionError naming `what`."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.01)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")

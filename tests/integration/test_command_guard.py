@@ -1,0 +1,159 @@
+"""command_guard as its own process on real DDS: limits, quiet zero, e-stop, teleop, lifecycle."""
+
+from __future__ import annotations
+
+import itertools
+import time
+
+import pytest
+from geometry_msgs.msg import Twist
+from lifecycle_msgs.msg import State, Transition
+from lifecycle_msgs.srv import ChangeState, GetState
+from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
+from rcl_interfaces.srv import SetParameters
+from ros_harness import wait_for
+from std_msgs.msg import Bool
+from std_srvs.srv import SetBool
+
+from rl_deploy import codec
+from rl_deploy.codec.typestore import BOOL, TWIST, message_class
+from rl_deploy.command import BaseVelocity
+
+pytestmark = pytest.mark.integration
+
+GUARD_ARGS = [
+    "--params-file",
+    "config/command_guard.yaml",
+    "-r",
+    "cmd_vel_in:=/rl_deploy/cmd_vel",
+]
+MAX_LINEAR_MPS = 0.5  # config/robots/diff_drive_arm.yaml
+
+
+def twist_bytes(linear_x: float, angular_z: float = 0.0) -> bytes:
+    return codec.encode(codec.twist(BaseVelocity(linear_x=linear_x, angular_z=angular_z)), TWIST)
+
+
+def bool_bytes(value: bool) -> bytes:
+    return codec.encode(message_class(BOOL)(data=value), BOOL)
+
+
+def linear_x(data: bytes) -> float:
+    return float(codec.decode(data, TWIST).linear.x)
+
+
+def drive(probe, topic: str, linear: float, seconds: float, rate_hz: float = 10.0) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        probe.publish(topic, Twist, twist_bytes(linear))
+        time.sleep(1.0 / rate_hz)
+
+
+def test_limits_then_zero_when_input_goes_quiet(start_node, probe):
+    probe.listen("/cmd_vel", Twist)
+    guard = start_node("command_guard", GUARD_ARGS)
+    wait_for(lambda: probe.messages("/cmd_vel"), 20, "the guard's first output")
+    assert all(linear_x(m.data) == 0.0 for m in probe.messages("/cmd_vel")), "zero before input"
+    drive(probe, "/rl_deploy/cmd_vel", 2.0, seconds=1.5)  # four times the profile's limit
+    outputs = [linear_x(m.data) for m in probe.messages("/cmd_vel")]
+    assert max(outputs) == pytest.approx(MAX_LINEAR_MPS)
+    assert all(0.0 <= v <= MAX_LINEAR_MPS for v in outputs)
+    steps = [b - a for a, b in itertools.pairwise(outputs)]
+    assert max(steps) <= 1.0 * 0.02 + 1e-9  # 1 m/s² at 50 Hz
+    stopped_ns = time.monotonic_ns()
+    first_zero = wait_for(
+        lambda: next(
+            (m for m in probe.messages("/cmd_vel", stopped_ns) if linear_x(m.data) == 0.0), None
+        ),
+        2,
+        "a zero command after the input stopped",
+    )
+    assert (first_zero.monotonic_ns - stopped_ns) / 1e9 < 0.4
+    assert guard.alive()
+
+
+def test_estop_topic_service_and_teleop_priority(start_node, probe):
+    probe.listen("/cmd_vel", Twist)
+    start_node("command_guard", GUARD_ARGS)
+    wait_for(lambda: probe.messages("/cmd_vel"), 20, "the guard's first output")
+
+    def latest_after(since_ns: int) -> float:
+        messages = probe.messages("/cmd_vel", since_ns)
+        return linear_x(messages[-1].data) if messages else float("nan")
+
+    drive(probe, "/rl_deploy/cmd_vel", 0.3, seconds=0.8)
+    assert latest_after(0) == pytest.approx(0.3)
+    probe.publish("/estop", Bool, bool_bytes(True))
+    drive(probe, "/rl_deploy/cmd_vel", 0.3, seconds=0.5)
+    engaged_ns = time.monotonic_ns() - 300_000_000
+    assert all(linear_x(m.data) == 0.0 for m in probe.messages("/cmd_vel", engaged_ns))
+    response = probe.call(SetBool, "/command_guard/set_estop", SetBool.Request(data=False))
+    assert response.success, response.message
+    drive(probe, "/rl_deploy/cmd_vel", 0.3, seconds=0.8)
+    assert latest_after(0) == pytest.approx(0.3)
+    # Teleop wins while it talks, even when it says "stand still".
+    teleop_ns = time.monotonic_ns()
+    end = time.monotonic() + 0.8
+    while time.monotonic() < end:
+        probe.publish("/rl_deploy/cmd_vel", Twist, twist_bytes(0.3))
+        probe.publish("/cmd_vel_teleop", Twist, twist_bytes(-0.1))
+        time.sleep(0.1)
+    assert latest_after(teleop_ns) == pytest.approx(-0.1)
+    response = probe.call(SetBool, "/command_guard/set_estop", SetBool.Request(data=True))
+    assert response.success
+    time.sleep(0.2)
+    assert latest_after(time.monotonic_ns() - 100_000_000) == 0.0
+
+
+def get_state(probe) -> int:
+    return probe.call(GetState, "/command_guard/get_state", GetState.Request()).current_state.id
+
+
+def change_state(probe, transition: int) -> bool:
+    request = ChangeState.Request()
+    request.transition.id = transition
+    return probe.call(ChangeState, "/command_guard/change_state", request).success
+
+
+def test_lifecycle_transitions(start_node, probe):
+    probe.listen("/cmd_vel", Twist)
+    start_node("command_guard", [*GUARD_ARGS, "-p", "autostart:=false"])
+    wait_for(lambda: get_state(probe) == State.PRIMARY_STATE_UNCONFIGURED, 20, "unconfigured")
+    assert change_state(probe, Transition.TRANSITION_CONFIGURE)
+    assert get_state(probe) == State.PRIMARY_STATE_INACTIVE
+    time.sleep(0.3)
+    assert probe.messages("/cmd_vel") == [], "an inactive guard publishes nothing"
+    assert change_state(probe, Transition.TRANSITION_ACTIVATE)
+    assert get_state(probe) == State.PRIMARY_STATE_ACTIVE
+    wait_for(lambda: len(probe.messages("/cmd_vel")) > 5, 5, "outputs once active")
+    drive(probe, "/rl_deploy/cmd_vel", 0.2, seconds=0.6)
+    assert change_state(probe, Transition.TRANSITION_DEACTIVATE)
+    deactivated_ns = time.monotonic_ns()
+    time.sleep(0.3)
+    after = probe.messages("/cmd_vel", deactivated_ns - 50_000_000)
+    # The last word of a deactivating guard is a zero command, then silence.
+    assert after and linear_x(after[-1].data) == 0.0
+    assert probe.messages("/cmd_vel", deactivated_ns + 100_000_000) == []
+    assert change_state(probe, Transition.TRANSITION_CLEANUP)
+    assert get_state(probe) == State.PRIMARY_STATE_UNCONFIGURED
+
+
+def test_bad_parameter_rejected_with_its_name(start_node, probe):
+    start_node("command_guard", GUARD_ARGS)
+    value = ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=-1.0)
+    request = SetParameters.Request(parameters=[Parameter(name="input_timeout_s", value=value)])
+    wait_for(lambda: get_state(probe) == State.PRIMARY_STATE_ACTIVE, 20, "active guard")
+    (result,) = probe.call(SetParameters, "/command_guard/set_parameters", request).results
+    assert not result.successful
+    assert "input_timeout_s" in result.reason
+
+
+def test_bad_params_file_stops_startup_with_its_name(start_node, tmp_path):
+    params = tmp_path / "guard.yaml"
+    params.write_text(
+        "command_guard:\n  ros__parameters:\n    robot_profile: config/robots/nowhere.yaml\n"
+    )
+    guard = start_node("command_guard", ["--params-file", str(params)])
+    guard.process.wait(timeout=30)
+    assert guard.process.returncode == 1
+    assert "nowhere.yaml" in guard.log()
