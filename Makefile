@@ -6,9 +6,25 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 REQS := $(wildcard requirements/*.txt) ros_ws/src/rl_deploy/setup.py
 
-.PHONY: venv test lint typecheck unit demo clean
+.PHONY: venv test lint typecheck unit demo clean sysdeps
 
 venv: $(STAMP)
+
+# System packages (Debian/Ubuntu): EGL/OSMesa for headless MuJoCo rendering, libsdformat and a
+# C++ compiler for the SDF checker. Installs only what is missing; needs root or sudo.
+SYSDEPS := libegl1 libegl-mesa0 libgl1-mesa-dri libosmesa6 libsdformat-dev pkg-config g++ make
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+sysdeps:
+	@dpkg -s $(SYSDEPS) >/dev/null 2>&1 || { $(SUDO) apt-get update -q && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+	  $(SYSDEPS); }
+
+# libsdformat validator of the generated Gazebo files (tests/sim call this target).
+build/sdf_check: tests/sim/sdf_check.cc
+	@mkdir -p build
+	@pc=$$(pkg-config --list-all | awk '/^sdformat[0-9]+ /{print $$1}' | sort -V | tail -n1); \
+	  test -n "$$pc" || { echo "libsdformat not found: run make sysdeps" >&2; exit 1; }; \
+	  $(CXX) -std=c++17 -O1 -o $@ $< $$(pkg-config --cflags --libs $$pc)
 
 $(STAMP): $(REQS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,4 +49,4 @@ demo: venv
 	$(BIN)/rl-deploy demo --out demo_out
 
 clean:
-	rm -rf $(VENV) demo_out ros_ws/build ros_ws/install ros_ws/log
+	rm -rf $(VENV) demo_out build ros_ws/build ros_ws/install ros_ws/log
