@@ -18,6 +18,9 @@ from rl_deploy.sim.mjcf import BASE_JOINTS, OBJECT_PREFIX, scene_to_mjcf
 from rl_deploy.sim.robot_model import BASE_LINK, EE_SITE
 from rl_deploy.sim.spec import SceneSpec
 
+# Contacts with a body closer together than this are one collision (pushing chatters on and off).
+COLLISION_DEBOUNCE_S = 0.5
+
 
 def _step_towards(current: float, target: float, max_step: float) -> float:
     return current + min(max(target - current, -max_step), max_step)
@@ -51,7 +54,7 @@ class SimWorld:
         )
         self.layout: EpisodeLayout | None = None
         self.collisions = 0
-        self._touching: set[int] = set()
+        self._last_touch_s: dict[int, float] = {}  # body id -> sim time of its latest contact
         self._allowed_bodies: set[int] = set()
         self._base_cmd = (0.0, 0.0)  # commanded (linear m/s, angular rad/s)
         self._base_setpoint = [0.0, 0.0]  # after acceleration limits
@@ -82,7 +85,7 @@ class SimWorld:
         self._base_cmd = (0.0, 0.0)
         self._base_setpoint = [0.0, 0.0]
         self.collisions = 0
-        self._touching = set()
+        self._last_touch_s = {}
         # Touching an object of the target class is the task, not a collision.
         self._allowed_bodies = {
             model.body(OBJECT_PREFIX + obj.name).id
@@ -139,17 +142,18 @@ class SimWorld:
             mujoco.mj_step(model, data)
             if data.ncon:
                 self._count_collisions()
-            elif self._touching:
-                self._touching = set()
 
     def _count_collisions(self) -> None:
         """Count contact onsets between the robot and anything but target-class objects."""
         bodies = self.model.geom_bodyid[self.data.contact.geom[: self.data.ncon]]
         robot = self._robot_body[bodies]
         others = np.where(robot[:, 0], bodies[:, 1], bodies[:, 0])[robot[:, 0] ^ robot[:, 1]]
-        touching = {int(b) for b in others} - self._allowed_bodies
-        self.collisions += len(touching - self._touching)
-        self._touching = touching
+        now_s = float(self.data.time)
+        for body in {int(b) for b in others} - self._allowed_bodies:
+            last_s = self._last_touch_s.get(body)
+            if last_s is None or now_s - last_s > COLLISION_DEBOUNCE_S:
+                self.collisions += 1
+            self._last_touch_s[body] = now_s
 
     # --- state ----------------------------------------------------------------------------
     @property
