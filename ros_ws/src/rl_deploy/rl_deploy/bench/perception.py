@@ -12,6 +12,7 @@ import json
 import math
 import os
 import platform
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -69,12 +70,11 @@ def _onnx_for(weights: Path, shipped: Path, imgsz_hw: tuple[int, int], cache: Pa
 
 def _ultralytics_square_onnx(weights: Path, size: int, cache: Path) -> Path:
     """Ultralytics' default export at `size` (square, static): what its users run."""
-    out = cache / f"{weights.stem}_ultralytics_{size}.onnx"
-    if not out.is_file():
-        model = export.ultralytics_model(weights)
-        exported = Path(model.export(format="onnx", imgsz=size, simplify=True, device="cpu"))
-        exported.replace(out)
-    return out
+    out = cache / f"{weights.stem}_ultralytics_{size}.pt"
+    if not out.with_suffix(".onnx").is_file():
+        shutil.copy2(weights, out)  # Ultralytics writes its export beside the weights
+        export.ultralytics_model(out).export(format="onnx", imgsz=size, simplify=True, device="cpu")
+    return out.with_suffix(".onnx")
 
 
 def bench_size(

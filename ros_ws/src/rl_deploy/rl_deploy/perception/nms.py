@@ -13,9 +13,12 @@ CLASS_OFFSET_PX = np.float32(7680.0)  # shifts each class's boxes apart so one N
 
 
 def nms_xyxy(
-    boxes: npt.NDArray[np.float32], scores: npt.NDArray[np.float32], iou_threshold: float
+    boxes: npt.NDArray[np.float32],
+    scores: npt.NDArray[np.float32],
+    iou_threshold: float,
+    max_keep: int | None = None,
 ) -> npt.NDArray[np.intp]:
-    """Indices of the boxes kept by greedy NMS, best score first.
+    """Indices of the boxes kept by greedy NMS, best score first (at most `max_keep`).
 
     boxes: (N, 4) float32 x1, y1, x2, y2. A box is dropped when its IoU with a kept, better
     box is strictly above `iou_threshold`.
@@ -30,6 +33,8 @@ def nms_xyxy(
         if not alive[i]:
             continue
         keep.append(int(order[i]))
+        if len(keep) == max_keep:
+            break
         rest = slice(i + 1, None)
         width = np.maximum(np.float32(0), np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]))
         height = np.maximum(
@@ -52,4 +57,4 @@ def class_aware_nms(
     if len(boxes) == 0:
         return np.zeros(0, dtype=np.intp)
     shifted = boxes + class_ids.astype(np.float32)[:, None] * CLASS_OFFSET_PX
-    return nms_xyxy(shifted, scores, iou_threshold)[:max_det]
+    return nms_xyxy(shifted, scores, iou_threshold, max_det)

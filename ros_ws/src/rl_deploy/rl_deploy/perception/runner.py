@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from rl_deploy.errors import DecodeError, ModelContractError
+from rl_deploy.errors import ConfigError, DecodeError
 from rl_deploy.perception.detections import Detections
 from rl_deploy.perception.letterbox import LetterboxBuffer, LetterboxGeometry, letterbox_geometry
 from rl_deploy.perception.model import GPU_PROVIDERS, ModelInfo, open_session, read_model_info
@@ -40,6 +40,7 @@ class DetectorConfig:
     trt_cache_dir: str = ""  # TensorRT engine cache; empty = rebuild each start
     fp16: bool = False  # TensorRT FP16 engines
     intra_op_threads: int = 0  # 0 = onnxruntime's default
+    io_binding: str = "auto"  # "auto": on GPU providers only; "on" / "off" force it
 
 
 class YoloSegRunner:
@@ -47,10 +48,12 @@ class YoloSegRunner:
 
     def __init__(self, config: DetectorConfig) -> None:
         if not 0.0 <= config.conf <= 1.0 or not 0.0 <= config.iou <= 1.0 or config.max_det < 1:
-            raise ModelContractError(
+            raise ConfigError(
                 f"detector thresholds out of range: conf={config.conf}, iou={config.iou}, "
                 f"max_det={config.max_det}"
             )
+        if config.io_binding not in ("auto", "on", "off"):
+            raise ConfigError(f"io_binding must be auto, on or off, got {config.io_binding!r}")
         self.config = config
         self.session = open_session(
             config.model,
@@ -63,8 +66,11 @@ class YoloSegRunner:
         self.provider: str = self.session.get_providers()[0]
         self._input = LetterboxBuffer()
         self._geometry: LetterboxGeometry | None = None
-        # On a GPU, I/O binding lets onnxruntime reuse its output buffers between frames.
-        self._binding = self.session.io_binding() if self.provider in GPU_PROVIDERS else None
+        # On a GPU, I/O binding copies the input once and keeps outputs in onnxruntime's buffers.
+        binding = config.io_binding == "on" or (
+            config.io_binding == "auto" and self.provider in GPU_PROVIDERS
+        )
+        self._binding = self.session.io_binding() if binding else None
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -140,7 +146,7 @@ class YoloSegRunner:
     def _class_ids(self, classes: Sequence[str]) -> npt.NDArray[np.intp]:
         unknown = [name for name in classes if name not in self.info.names]
         if unknown:
-            raise ModelContractError(f"classes {unknown} are not in the model's {self.info.names}")
+            raise ConfigError(f"classes {unknown} are not in the model's {self.info.names}")
         return np.asarray([self.info.names.index(name) for name in classes], dtype=np.intp)
 
     def _from_raw(

@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -85,13 +86,20 @@ def compare(ours: list[Detections], theirs: list[Reference]) -> Parity:
     mask_scores: list[float] = []
     n_ours = n_theirs = matched = 0
     for detections, reference in zip(ours, theirs, strict=True):
+        # Ultralytics drops instances whose mask came out empty; leave those out on our side too.
         our_masks = decode_masks(detections)
-        n_ours += len(detections)
+        kept = our_masks.any(axis=(1, 2))
+        our_masks, boxes, class_ids = (
+            our_masks[kept],
+            detections.boxes_xyxy[kept],
+            detections.class_ids[kept],
+        )
+        n_ours += len(boxes)
         n_theirs += len(reference.scores)
-        ious = box_iou(reference.boxes_xyxy, detections.boxes_xyxy)
-        same_class = reference.class_ids[:, None] == detections.class_ids[None, :]
+        ious = box_iou(reference.boxes_xyxy, boxes)
+        same_class = reference.class_ids[:, None] == class_ids[None, :]
         ious = np.where(same_class, ious, 0.0)
-        free = np.ones(len(detections), dtype=np.bool_)
+        free = np.ones(len(boxes), dtype=np.bool_)
         for j in np.argsort(-reference.scores, kind="stable"):
             candidates = np.where(free, ious[j], -1.0)
             if len(candidates) == 0 or candidates.max() < MATCH_MIN_BOX_IOU:
@@ -194,19 +202,21 @@ def export_detector(
     import ultralytics
     from ultralytics.cfg import DEFAULT_CFG_DICT
 
-    model = ultralytics_model(weights)
     precision: dict[str, Any] = {}
     if half:  # newer Ultralytics replaced half=True by quantize=16
         precision = {"quantize": 16} if "quantize" in DEFAULT_CFG_DICT else {"half": True}
     size: int | list[int] = imgsz[0] if len(imgsz) == 1 else imgsz
-    exported = Path(
-        model.export(
-            format="onnx", imgsz=size, dynamic=dynamic, simplify=True, device="cpu", **precision
-        )
-    )
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    if exported.resolve() != out.resolve():
+    # Ultralytics writes the export beside the weights, where it could overwrite a shipped model
+    # of the same name: export from a private copy instead.
+    with tempfile.TemporaryDirectory() as scratch:
+        private = Path(scratch) / Path(weights).name
+        shutil.copy2(weights, private)
+        model = ultralytics_model(private)
+        exported = model.export(
+            format="onnx", imgsz=size, dynamic=dynamic, simplify=True, device="cpu", **precision
+        )
         shutil.move(str(exported), out)
     names = model.names
     card = {

@@ -30,21 +30,22 @@ HELD_OUT_SEED_OFFSET = 1_000_003  # held-out scenes come from a seed stream trai
 
 
 def mask_to_polygon(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
-    """Outline of a (possibly fragmented) mask as one polygon, (N, 2) pixel x, y.
+    """Outline of a mask, fragments and holes included, as one polygon (N, 2) of pixel x, y.
 
-    Fragments are joined by zero-width bridges walked out and back, so filling the polygon gives
-    the union of the fragments (the YOLO label format holds one polygon per instance).
+    Every contour (outer boundaries and hole boundaries) is closed and joined to the first by a
+    zero-width bridge walked out and back. Filled with the even-odd rule, as Ultralytics' label
+    loader does (cv2.fillPoly), the polygon gives back the mask: the YOLO format holds one
+    polygon per instance and no holes otherwise.
     """
-    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_CCOMP, cv2.CHAIN_APPROX_NONE)
     parts = [c.reshape(-1, 2).astype(np.float64) for c in contours if len(c) >= 3]
     if not parts:
         return np.zeros((0, 2), np.float64)
     parts.sort(key=lambda p: -cv2.contourArea(p.astype(np.float32)))
-    path: list[npt.NDArray[np.float64]] = []
-    for part in parts:
-        path.append(np.vstack([part, part[:1]]))
-    returns = [part[:1] for part in reversed(parts[1:-1])] if len(parts) > 2 else []
-    return np.vstack(path + returns)
+    closed = [np.vstack([part, part[:1]]) for part in parts]
+    # After the last contour, walk back over the bridges' start points to the first contour.
+    way_back = [part[:1] for part in reversed(parts[1:-1])]
+    return np.vstack(closed + way_back)
 
 
 def _label_lines(scene: Scene) -> list[str]:
