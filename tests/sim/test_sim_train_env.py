@@ -12,6 +12,7 @@ import pytest
 from rl_deploy.policy import ActionDecoder, ObservationBuilder, RawObservation, parse_card
 from rl_deploy.sim import SceneSpec
 from rl_deploy.sim.expert import expert_action
+from rl_deploy.sim.subproc_env import SubprocVecReachEnv
 from rl_deploy.sim.train_env import (
     OBSERVATION_SHAPES,
     POLICY_JOINTS,
@@ -166,3 +167,24 @@ def test_vectorised_env_batches_and_auto_resets(scene: SceneSpec) -> None:
         assert {env.seed for env in vec.envs} == {8, 7 + 1_000_003 + 1}
     finally:
         vec.close()
+
+
+def test_worker_processes_give_the_same_episodes(scene: SceneSpec) -> None:
+    actions = np.random.default_rng(1).uniform(-1, 1, (4, 3, 5))
+    results = []
+    for make in (
+        lambda: VecReachEnv(scene, num_envs=3, seed=11),
+        lambda: SubprocVecReachEnv(scene, num_envs=3, seed=11, workers=2),
+    ):
+        vec = make()
+        try:
+            trace = [vec.reset()]
+            for action in actions:
+                obs, rewards, _, _ = vec.step(action)
+                trace.append({**obs, "reward": rewards})
+            results.append(trace)
+        finally:
+            vec.close()
+    for single, spread in zip(*results, strict=True):
+        for key, value in single.items():
+            np.testing.assert_array_equal(value, spread[key], err_msg=key)

@@ -73,7 +73,7 @@ def scene_to_mjcf(scene: SceneSpec) -> str:
         material="floor",
         contype="0",
         conaffinity="0",
-        size=_fmt(extent, extent, 0.05),
+        size=_fmt(extent, extent, extent),  # grid spacing: one quad, cheap for llvmpipe
     )
     for part in wall_parts(scene.room):
         _geom(world, part.name, part, WORLD_CLASS)

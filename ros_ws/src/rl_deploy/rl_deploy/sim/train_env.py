@@ -39,6 +39,7 @@ DEPTH_MAX_M = 10.0
 ACTION_SCALE = np.array([0.3, 0.8, 0.4, 0.25, 1.5])
 ACTION_OFFSET = np.array([0.0, 0.0, 0.6, 0.25, 0.0])
 _POSE_SEED_OFFSET = 7_919
+SEED_STRIDE = 1_000_003  # env i of a vector starts at seed + i * SEED_STRIDE: no shared episodes
 
 
 @dataclass(frozen=True)
@@ -181,10 +182,7 @@ class VecReachEnv:
         seed: int = 0,
     ) -> None:
         spec = scene if isinstance(scene, SceneSpec) else load_scene(scene)
-        # Seeds are spaced so that the environments never replay each other's episodes.
-        self.envs = [
-            ReachEnv(spec, config, seed=seed + index * 1_000_003) for index in range(num_envs)
-        ]
+        self.envs = [ReachEnv(spec, config, seed=seed + i * SEED_STRIDE) for i in range(num_envs)]
         self.num_envs = num_envs
 
     def reset(self) -> Observation:
