@@ -117,7 +117,7 @@ def change_state(probe, transition: int) -> bool:
 
 def test_lifecycle_transitions(start_node, probe):
     probe.listen("/cmd_vel", Twist)
-    start_node("command_guard", [*GUARD_ARGS, "-p", "autostart:=false"])
+    start_node("command_guard", [*GUARD_ARGS, "-p", "ros.autostart:=false"])
     wait_for(lambda: get_state(probe) == State.PRIMARY_STATE_UNCONFIGURED, 20, "unconfigured")
     assert change_state(probe, Transition.TRANSITION_CONFIGURE)
     assert get_state(probe) == State.PRIMARY_STATE_INACTIVE

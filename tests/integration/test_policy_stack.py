@@ -140,7 +140,7 @@ def change_state(probe, transition: int) -> bool:
 
 def test_policy_lifecycle(start_node, probe, bag):
     probe.listen("/rl_deploy/cmd_vel", Twist)
-    start_node("policy_node", [*POLICY_ARGS, "-p", "autostart:=false"])
+    start_node("policy_node", [*POLICY_ARGS, "-p", "ros.autostart:=false"])
     start_node("bag_play", [], [str(bag), "--loop", "--restamp"])
     wait_for(lambda: get_state(probe) == State.PRIMARY_STATE_UNCONFIGURED, 30, "unconfigured")
     assert change_state(probe, Transition.TRANSITION_CONFIGURE)
@@ -169,7 +169,7 @@ def set_parameter(probe, name: str, value: ParameterValue):
 
 
 def test_policy_rejects_bad_parameters_by_name(start_node, probe):
-    start_node("policy_node", [*POLICY_ARGS, "-p", "autostart:=false"])
+    start_node("policy_node", [*POLICY_ARGS, "-p", "ros.autostart:=false"])
     wait_for(lambda: get_state(probe) == State.PRIMARY_STATE_UNCONFIGURED, 30, "node up")
     negative = ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=-1.0)
     result = set_parameter(probe, "timeouts.camera_s", negative)
@@ -180,9 +180,9 @@ def test_policy_rejects_bad_parameters_by_name(start_node, probe):
     assert not result.successful
     assert "pose_source" in result.reason
     qos = ParameterValue(type=ParameterType.PARAMETER_STRING, string_value="fast:3")
-    result = set_parameter(probe, "qos.camera", qos)
+    result = set_parameter(probe, "ros.qos.camera", qos)
     assert not result.successful
-    assert "qos.camera" in result.reason
+    assert "ros.qos.camera" in result.reason
     fine = ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=0.3)
     assert set_parameter(probe, "timeouts.camera_s", fine).successful
 

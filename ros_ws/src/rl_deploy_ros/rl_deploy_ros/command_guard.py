@@ -35,8 +35,8 @@ def build_step(values: dict[str, Any]) -> GuardStep:
         frame_id=values["frame_id"],
         diagnostics_period_s=values["diagnostics_period_s"],
     )
-    host.qos_profile(values["qos.input"], "qos.input")
-    host.qos_profile(values["qos.output"], "qos.output")
+    for key in ("ros.qos.input", "ros.qos.output"):
+        host.qos_profile(values[key], key)
     return GuardStep(config, io)
 
 
@@ -52,20 +52,21 @@ class CommandGuardNode(LifecycleNode):
     def _now_ns(self) -> int:
         return int(self.get_clock().now().nanoseconds)
 
+    @host.logged
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         values = host.values(self, GUARD_SPECS)
         try:
             self._step = build_step(values)
         except RlDeployError as err:
             return host.failure(self, err)
-        input_qos = host.qos_profile(values["qos.input"], "qos.input")
+        input_qos = host.qos_profile(values["ros.qos.input"], "ros.qos.input")
         self._topics = host.RawTopics(
             self,
             self._step.subscriptions,
             self._step.publications,
             self._on_message,
             input_qos=lambda _msgtype: input_qos,
-            output_qos=host.qos_profile(values["qos.output"], "qos.output"),
+            output_qos=host.qos_profile(values["ros.qos.output"], "ros.qos.output"),
         )
         self._service = self.create_service(SetBool, "~/set_estop", self._on_set_estop)
         self.get_logger().info(
@@ -74,6 +75,7 @@ class CommandGuardNode(LifecycleNode):
         )
         return TransitionCallbackReturn.SUCCESS
 
+    @host.logged
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         assert self._step is not None
         self._timer = self.create_timer(self._step.guard.config.period_s, self._tick)
@@ -129,4 +131,4 @@ class CommandGuardNode(LifecycleNode):
 
 
 def main(args: list[str] | None = None) -> int:
-    return host.run(CommandGuardNode, args)
+    return host.run(lambda: [CommandGuardNode()], args)

@@ -6,8 +6,10 @@ Only rclpy APIs present in both Humble and Jazzy are used here.
 from __future__ import annotations
 
 import array
+import functools
 import importlib
 import sys
+import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,7 @@ import rclpy
 import rclpy.exceptions
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
-from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from rclpy.qos import (
     DurabilityPolicy,
@@ -55,8 +57,11 @@ def declare(
     at a time they could contradict a default that the same file also overrides).
     """
     for spec in specs:
-        descriptor = ParameterDescriptor(description=spec.description, type=_TYPES[spec.kind].value)
-        node.declare_parameter(spec.name, spec.default, descriptor)
+        kind = _TYPES[spec.kind]
+        descriptor = ParameterDescriptor(description=spec.description, type=kind.value)
+        # An empty list has no element type: declare the type alone (read back as the default).
+        default = kind if spec.default == [] else spec.default
+        node.declare_parameter(spec.name, default, descriptor)
 
     def on_set(parameters: list[Parameter]) -> SetParametersResult:
         merged = {**values(node, specs), **{p.name: p.value for p in parameters}}
@@ -71,7 +76,12 @@ def declare(
 
 def values(node: LifecycleNode, specs: Sequence[ParamSpec]) -> dict[str, Any]:
     """Current values by dotted name; arrays as lists."""
-    read = {spec.name: node.get_parameter(spec.name).value for spec in specs}
+    read = {}
+    for spec in specs:
+        try:
+            read[spec.name] = node.get_parameter(spec.name).value
+        except rclpy.exceptions.ParameterUninitializedException:
+            read[spec.name] = spec.default  # an empty list declared by type only
     # Numeric arrays come back as array.array; the core wants plain lists.
     return {k: list(v) if isinstance(v, tuple | list | array.array) else v for k, v in read.items()}
 
@@ -108,6 +118,13 @@ def qos_profile(text: str, parameter: str) -> QoSProfile:
     if depth is not None:
         profile.depth = depth
     return profile
+
+
+def check_qos(values: Mapping[str, Any]) -> None:
+    """Every ros.qos.* value parses; ConfigError names the first that does not."""
+    for key, value in values.items():
+        if key.startswith("ros.qos."):
+            qos_profile(value, key)
 
 
 def _fields(profile: QoSProfile) -> dict[str, Any]:
@@ -221,16 +238,38 @@ def failure(node: LifecycleNode, err: Exception) -> TransitionCallbackReturn:
     return TransitionCallbackReturn.FAILURE
 
 
-def run(make_node: Callable[[], LifecycleNode], args: list[str] | None = None) -> int:
-    """`main` of every node: init, optional autostart, spin until shutdown; 1 if start-up fails."""
+Transition = Callable[[Any, LifecycleState], TransitionCallbackReturn]
+
+
+def logged(callback: Transition) -> Transition:
+    """Wrap a transition callback so that an unexpected exception is logged with its traceback
+    (rclpy would otherwise turn it into a failed transition without a word)."""
+
+    @functools.wraps(callback)
+    def wrapper(node: Any, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            return callback(node, state)
+        except Exception:
+            node.get_logger().error(f"{callback.__name__} raised:\n{traceback.format_exc()}")
+            return TransitionCallbackReturn.FAILURE
+
+    return wrapper
+
+
+def run(make_nodes: Callable[[], list[LifecycleNode]], args: list[str] | None = None) -> int:
+    """`main` of the nodes: init, autostart in order, spin one executor until shutdown.
+
+    Returns 1 when start-up fails (bad parameter, model or profile), 0 otherwise.
+    """
     rclpy.init(args=args if args is not None else sys.argv)
-    node: LifecycleNode | None = None
+    nodes: list[LifecycleNode] = []
     try:
-        node = make_node()
-        if not autostart(node):
+        nodes = make_nodes()
+        if not all(autostart(node) for node in nodes):
             return 1
         executor = SingleThreadedExecutor()
-        executor.add_node(node)
+        for node in nodes:
+            executor.add_node(node)
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
@@ -238,7 +277,7 @@ def run(make_node: Callable[[], LifecycleNode], args: list[str] | None = None) -
         print(f"{PACKAGE}: {err}", file=sys.stderr)
         return 1
     finally:
-        if node is not None:
+        for node in nodes:
             node.destroy_node()
         if rclpy.ok():
             rclpy.shutdown()
@@ -247,7 +286,7 @@ def run(make_node: Callable[[], LifecycleNode], args: list[str] | None = None) -
 
 def autostart(node: LifecycleNode) -> bool:
     """Configure and activate when the autostart parameter says so; False if either fails."""
-    if not node.get_parameter("autostart").value:
+    if not node.get_parameter("ros.autostart").value:
         return True
     for transition in (node.trigger_configure, node.trigger_activate):
         if transition() != TransitionCallbackReturn.SUCCESS:

@@ -72,21 +72,49 @@ def defaults(specs: Sequence[ParamSpec]) -> dict[str, Any]:
     return {spec.name: spec.default for spec in specs}
 
 
+def core_mapping(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The nested config mapping of the core: without the node's own `ros.*` and base_dir."""
+    return nest({k: v for k, v in values.items() if not k.startswith("ros.") and k != "base_dir"})
+
+
 # ---------------------------------------------------------------- shared by every node
 
+# Keys under `ros.` belong to the node, not to the core (the core skips them in params files).
 NODE_SPECS = [
     ParamSpec(
-        "autostart",
+        "ros.autostart",
         True,
         "bool",
         "Configure and activate at start-up; false leaves the node unconfigured for a "
         "lifecycle manager to drive.",
     ),
 ]
+QOS_HELP = (
+    "sensor_data, reliable, best_effort, transient_local or system_default, with an optional "
+    ":depth (e.g. reliable:5)"
+)
+CAMERA_QOS_SPECS = [
+    ParamSpec("ros.qos.camera", "sensor_data", "string", f"QoS of camera inputs: {QOS_HELP}."),
+    ParamSpec("ros.qos.state", "reliable:10", "string", "QoS of the other inputs."),
+    ParamSpec("ros.qos.output", "reliable:10", "string", "QoS of the outputs."),
+]
+DETECTOR_DESCRIPTIONS = {
+    "detector.model": "YOLO-seg ONNX export; class names come from its metadata.",
+    "detector.providers": "ONNX Runtime execution providers in order of preference.",
+    "detector.conf": "Minimum class score of a detection.",
+    "detector.iou": "NMS IoU threshold within a class.",
+    "detector.max_det": "Most detections kept per frame.",
+    "detector.class_names": "Overrides the model's class names; empty: the model's own.",
+    "detector.trt_cache_dir": "TensorRT engine cache directory; empty rebuilds each start.",
+    "detector.fp16": "Build FP16 TensorRT engines.",
+    "detector.intra_op_threads": "ONNX Runtime intra-op threads; 0: its default.",
+    "detector.io_binding": "ONNX Runtime I/O binding: auto (GPU providers only), on or off.",
+}
 
 # ---------------------------------------------------------------- policy_node
 
 PIPELINE_DESCRIPTIONS = {
+    **DETECTOR_DESCRIPTIONS,
     "policy.card": "Policy card YAML; its ONNX model sits beside it. Relative to base_dir.",
     "policy.providers": "ONNX Runtime execution providers in order of preference.",
     "policy.sha256": "Expected SHA-256 of the ONNX file; empty skips the check.",
@@ -94,9 +122,9 @@ PIPELINE_DESCRIPTIONS = {
     "robot_profile": "Robot profile YAML with the hard limits (config/robots/). Relative to "
     "base_dir.",
     "topics.depth": "Depth image input (16UC1 mm or 32FC1 m).",
-    "topics.rgb": "RGB image input.",
+    "topics.rgb": "RGB image input (masks.source detector).",
     "topics.camera_info": "Camera info of the RGB image.",
-    "topics.segmentation": "Class-id segmentation image (simulator ground truth).",
+    "topics.segmentation": "Class-id segmentation image (masks.source segmentation).",
     "topics.joint_states": "Joint states input.",
     "topics.pose": "Base pose input; the /tf topic when pose_source is tf.",
     "topics.tf_static": "Static transforms, read when pose_source is tf.",
@@ -105,7 +133,11 @@ PIPELINE_DESCRIPTIONS = {
     "topics.arm_command": "Arm command output (to command_guard).",
     "topics.mask_out": "Target mask used by the policy (mono8 Image), for debugging.",
     "topics.diagnostics": "Health output.",
-    "masks.source": "Where target masks come from: segmentation (class-id image) or detector.",
+    "masks.source": "Where target masks come from: segmentation (class-id image), detector "
+    "(in this process) or topics (perception_node's per-class masks).",
+    "masks.topic_prefix": "masks.source topics: masks arrive on <prefix>/<class>.",
+    "masks.depth_tolerance_m": "masks.source detector: keep mask pixels this near the "
+    "instance's median depth (m); 0 disables.",
     "masks.class_names": "Class names of the segmentation image, parallel to class_ids.",
     "masks.class_ids": "Pixel values of those classes in the segmentation image.",
     "frames.map": "Fixed frame of the pose (REP-105).",
@@ -119,21 +151,10 @@ PIPELINE_DESCRIPTIONS = {
     "(forward position controller).",
     "cmd_vel_stamped": "Publish TwistStamped instead of Twist.",
     "diagnostics_period_s": "s between two /diagnostics messages.",
-    "base_dir": "Directory that relative paths (card, robot profile) are taken from; empty: "
-    "the working directory, then the installed package share.",
+    "base_dir": "Directory that relative paths (card, robot profile, detector) are taken "
+    "from; empty: the working directory when the card is found there, else the installed "
+    "package share.",
 }
-
-QOS_SPECS = [
-    ParamSpec(
-        "qos.camera",
-        "sensor_data",
-        "string",
-        "QoS of image and camera info inputs: sensor_data, reliable, best_effort, "
-        "transient_local or system_default, with an optional :depth (e.g. reliable:5).",
-    ),
-    ParamSpec("qos.state", "reliable:10", "string", "QoS of the other inputs."),
-    ParamSpec("qos.output", "reliable:10", "string", "QoS of the outputs."),
-]
 
 
 def policy_specs() -> list[ParamSpec]:
@@ -151,13 +172,15 @@ def policy_specs() -> list[ParamSpec]:
         else spec
         for spec in specs
     ]
-    return NODE_SPECS + QOS_SPECS + specs
+    return NODE_SPECS + CAMERA_QOS_SPECS + specs
 
 
 # ---------------------------------------------------------------- command_guard
 
 GUARD_SPECS = [
     *NODE_SPECS,
+    ParamSpec("ros.qos.input", "reliable:10", "string", f"QoS of the inputs: {QOS_HELP}."),
+    ParamSpec("ros.qos.output", "reliable:10", "string", "QoS of the outputs."),
     ParamSpec(
         "robot_profile",
         "config/robots/diff_drive_arm.yaml",
@@ -193,6 +216,37 @@ GUARD_SPECS = [
     ),
     ParamSpec("frame_id", "base_link", "string", "frame_id of stamped outputs."),
     ParamSpec("diagnostics_period_s", 1.0, "double", "s between two /diagnostics messages."),
-    ParamSpec("qos.input", "reliable:10", "string", "QoS of the command and e-stop inputs."),
-    ParamSpec("qos.output", "reliable:10", "string", "QoS of the outputs."),
 ]
+
+# ---------------------------------------------------------------- perception_node
+
+PERCEPTION_DESCRIPTIONS = {
+    **DETECTOR_DESCRIPTIONS,
+    "topics.rgb": "RGB image input.",
+    "topics.depth": "Depth aligned to the RGB image, for depth filtering; empty: none.",
+    "topics.camera_info": "Camera info of the RGB image (sizes are checked); empty: none.",
+    "topics.detections": "vision_msgs/Detection2DArray output (when vision_msgs is installed).",
+    "topics.label_info": "vision_msgs/LabelInfo class map, transient-local.",
+    "topics.masks": "Prefix of the per-class mono8 mask outputs: <prefix>/<class>.",
+    "topics.overlay": "Debug overlay image output, only when overlay is true.",
+    "target_classes": "Classes that get a mask topic; empty: every class of the model.",
+    "mask_size": "[height, width] of the masks; [0, 0]: the camera's.",
+    "depth_tolerance_m": "Keep mask pixels this near the instance's median depth (m); 0: off.",
+    "depth_slop_s": "s; a depth frame pairs with an RGB frame this close in time.",
+    "overlay": "Publish the debug overlay image (costs a full-resolution mask decode).",
+    "base_dir": "Directory that a relative detector.model is taken from; empty: the working "
+    "directory when the model is found there, else the installed package share.",
+}
+
+
+def perception_specs() -> list[ParamSpec]:
+    from rl_deploy.perception.step import PerceptionConfig
+
+    specs = specs_from_dataclass(PerceptionConfig(), PERCEPTION_DESCRIPTIONS)
+    required = ("detector.model",)
+    specs = [
+        ParamSpec(s.name, s.default, s.kind, s.description, required=s.name in required)
+        for s in specs
+    ]
+    base_dir = ParamSpec("base_dir", "", "string", PERCEPTION_DESCRIPTIONS["base_dir"])
+    return [*NODE_SPECS, *CAMERA_QOS_SPECS, base_dir, *specs]

@@ -6,6 +6,7 @@ rate runs `Pipeline.tick` and publishes what it returns.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
@@ -15,19 +16,16 @@ from rl_deploy.errors import RlDeployError
 from rl_deploy.io import Output
 from rl_deploy.pipeline import Pipeline
 from rl_deploy_ros import host
-from rl_deploy_ros.params import nest, policy_specs
+from rl_deploy_ros.params import core_mapping, policy_specs
 
 SPECS = policy_specs()
-_NODE_KEYS = ("autostart", "qos.camera", "qos.state", "qos.output")
 
 
 def build_config(values: dict[str, Any]) -> PipelineConfig:
     """Parameters → the core's config; ConfigError names the key at fault."""
-    for key in ("qos.camera", "qos.state", "qos.output"):
-        host.qos_profile(values[key], key)
-    pipeline_values = {k: v for k, v in values.items() if k not in _NODE_KEYS and k != "base_dir"}
+    host.check_qos(values)
     base_dir = host.base_dir_for(values["policy.card"], values["base_dir"])
-    return PipelineConfig.from_mapping(nest(pipeline_values), base_dir=base_dir)
+    return PipelineConfig.from_mapping(core_mapping(values), base_dir=base_dir)
 
 
 class PolicyNode(LifecycleNode):
@@ -35,7 +33,8 @@ class PolicyNode(LifecycleNode):
         super().__init__(name, **kwargs)
         host.declare(self, SPECS, build_config)
         self.pipeline: Pipeline | None = None
-        self.direct_topics: set[str] = set()  # fed in-process by stack_node, not over DDS
+        # stack_node: topics another node of this process feeds directly (no DDS subscription).
+        self.direct_topics: Callable[[], set[str]] = set
         self._config: PipelineConfig | None = None
         self._topics: host.RawTopics | None = None
         self._timer: Any = None
@@ -44,6 +43,7 @@ class PolicyNode(LifecycleNode):
     def _now_ns(self) -> int:
         return int(self.get_clock().now().nanoseconds)
 
+    @host.logged
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         values = host.values(self, SPECS)
         try:
@@ -51,11 +51,13 @@ class PolicyNode(LifecycleNode):
             self.pipeline = Pipeline.from_config(self._config)
         except RlDeployError as err:
             return host.failure(self, err)
-        qos = {key: host.qos_profile(values[f"qos.{key}"], key) for key in ("camera", "state")}
+        qos = {
+            k: host.qos_profile(values[f"ros.qos.{k}"], f"ros.qos.{k}") for k in ("camera", "state")
+        }
         subscriptions = {
             topic: msgtype
             for topic, msgtype in self.pipeline.subscriptions.items()
-            if topic not in self.direct_topics
+            if topic not in self.direct_topics()
         }
         self._topics = host.RawTopics(
             self,
@@ -63,10 +65,11 @@ class PolicyNode(LifecycleNode):
             self.pipeline.publications,
             self._on_message,
             input_qos=lambda msgtype: qos[host.camera_or_state(msgtype)],
-            output_qos=host.qos_profile(values["qos.output"], "qos.output"),
+            output_qos=host.qos_profile(values["ros.qos.output"], "ros.qos.output"),
         )
         return TransitionCallbackReturn.SUCCESS
 
+    @host.logged
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         if self.pipeline is None:  # freed on deactivate: load the model again
             assert self._config is not None
@@ -119,4 +122,4 @@ class PolicyNode(LifecycleNode):
 
 
 def main(args: list[str] | None = None) -> int:
-    return host.run(PolicyNode, args)
+    return host.run(lambda: [PolicyNode()], args)

@@ -1,0 +1,97 @@
+"""rl_deploy against a recorded rosbag2: the bag played with --clock and the stack of
+robot.launch.py on the bag's time.
+
+    ros2 launch rl_deploy_ros replay.launch.py bag:=/data/kitchen_run rate:=0.5
+
+Recorded commands (/cmd_vel, the arm controller's topic, /diagnostics) are moved under
+/recorded/ so they do not mix with what the stack publishes now. Where `ros2 bag` is not
+installed, player:=bag_play uses this package's player. For the fastest and deterministic
+offline run, without ROS, use `rl-deploy replay BAG --out DIR` instead.
+"""
+
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument, ExecuteProcess, IncludeLaunchDescription
+from launch.conditions import IfCondition
+from launch.launch_description_sources import PythonLaunchDescriptionSource
+from launch.substitutions import LaunchConfiguration, PathJoinSubstitution, PythonExpression
+from launch_ros.actions import Node
+from launch_ros.substitutions import FindPackageShare
+
+PACKAGE = "rl_deploy_ros"
+SHARE = FindPackageShare(PACKAGE)
+RECORDED = ["/cmd_vel", "/arm_controller/joint_trajectory", "/diagnostics"]
+
+ARGUMENTS = [
+    ("bag", None, "rosbag2 directory (mcap or sqlite3) to play; required."),
+    ("rate", "1.0", "Playback speed factor."),
+    ("player", "ros2bag", "ros2bag (`ros2 bag play`) or bag_play (this package's player)."),
+    ("robot", "stretch_like", "Robot profile in config/robots/ (hard limits)."),
+    (
+        "card",
+        "models/example_reach.yaml",
+        "Policy card, relative to the package share or absolute.",
+    ),
+    ("target_class", "cup", "Object class the policy is asked to reach."),
+    ("mask_source", "segmentation", "segmentation, detector or topics (see robot.launch.py)."),
+    ("pose_source", "amcl", "Type of the recorded pose topic: amcl, pose_stamped, odometry, tf."),
+    ("pose_topic", "/amcl_pose", "Recorded base pose topic."),
+    ("depth_topic", "/camera/depth/image_raw", "Recorded depth image topic."),
+    ("rgb_topic", "/camera/color/image_raw", "Recorded RGB image topic."),
+]
+
+
+def player_is(name: str) -> IfCondition:
+    return IfCondition(PythonExpression(["'", LaunchConfiguration("player"), f"' == '{name}'"]))
+
+
+def generate_launch_description() -> LaunchDescription:
+    arg = LaunchConfiguration
+    ros2bag = ExecuteProcess(
+        cmd=[
+            "ros2",
+            "bag",
+            "play",
+            arg("bag"),
+            "--clock",
+            "--rate",
+            arg("rate"),
+            "--remap",
+            *(f"{topic}:=/recorded{topic}" for topic in RECORDED),
+        ],
+        output="screen",
+        condition=player_is("ros2bag"),
+    )
+    bag_play = Node(
+        package=PACKAGE,
+        executable="bag_play",
+        arguments=[arg("bag"), "--clock", "100", "--rate", arg("rate")],
+        remappings=[(topic, f"/recorded{topic}") for topic in RECORDED],
+        output="screen",
+        condition=player_is("bag_play"),
+    )
+    stack = IncludeLaunchDescription(
+        PythonLaunchDescriptionSource(PathJoinSubstitution([SHARE, "launch", "robot.launch.py"])),
+        launch_arguments={
+            "use_sim_time": "true",
+            **{
+                name: arg(name)
+                for name in (
+                    "robot",
+                    "card",
+                    "target_class",
+                    "mask_source",
+                    "pose_source",
+                    "pose_topic",
+                    "depth_topic",
+                    "rgb_topic",
+                )
+            },
+        }.items(),
+    )
+    declared = [
+        DeclareLaunchArgument(name, description=text)
+        if default is None
+        else DeclareLaunchArgument(name, default_value=default, description=text)
+        for name, default, text in ARGUMENTS
+    ]
+    return LaunchDescription([*declared, ros2bag, bag_play, stack])
