@@ -235,3 +235,33 @@ def test_static_camera_transform(blind_host: MujocoSimHost, scene: SceneSpec) ->
     optical_z = quat2mat([quaternion.w, quaternion.x, quaternion.y, quaternion.z])[:, 2]
     pitch = scene.robot.camera.pitch_rad
     np.testing.assert_allclose(optical_z, [math.cos(pitch), 0.0, -math.sin(pitch)], atol=1e-9)
+
+
+def test_depth_noise_and_camera_tilt_faults(scene: SceneSpec, host: MujocoSimHost) -> None:
+    host.reset(14)
+    host.step(0.01)
+    clean = host.last_frame
+    assert clean is not None and clean.depth_m is not None
+    for options in (
+        HostOptions(rgb=False, depth_noise_std_m=0.05),
+        HostOptions(rgb=False, camera_pitch_offset_rad=0.1),
+    ):
+        faulty = MujocoSimHost(scene, options)
+        try:
+            faulty.reset(14)
+            outputs = faulty.step(0.01)
+            frame = faulty.last_frame
+        finally:
+            faulty.close()
+        assert frame is not None and frame.depth_m is not None
+        both = (frame.depth_m > 0) & (clean.depth_m > 0)
+        difference = frame.depth_m[both] - clean.depth_m[both]
+        if options.depth_noise_std_m:
+            assert np.std(difference) == pytest.approx(0.05, rel=0.1)
+        else:
+            # Tilted further down, the camera sees the floor nearer: depth shrinks.
+            assert np.median(difference) < -0.05
+        info = next(o for o in outputs if o.topic == scene.topics.camera_info)
+        assert intrinsics_from_camera_info(decode(info.data, info.msgtype)).fx == pytest.approx(
+            scene.robot.camera.intrinsics(640, 480)[0]
+        )

@@ -8,7 +8,7 @@ core commands). The same object runs in-process with the pipeline and inside a R
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -39,6 +39,9 @@ class HostOptions:
     rgb: bool = True  # render and publish colour (the detector needs it; gt masks do not)
     segmentation: bool = True  # publish the class-id mask (mono8) of ground truth
     start_time_ns: int = _NS_PER_S  # sim clock at the first reset; 0 reads as "no stamp" in ROS
+    # Faults for drift and robustness tests; the published camera_info and tf stay nominal.
+    depth_noise_std_m: float = 0.0  # Gaussian noise on every valid depth pixel
+    camera_pitch_offset_rad: float = 0.0  # the real mount looks this much further down
 
 
 @dataclass(frozen=True)
@@ -87,9 +90,12 @@ class MujocoSimHost:
     def __init__(self, scene: SceneSpec, options: HostOptions | None = None) -> None:
         self.scene = scene
         self.options = options or HostOptions()
-        self.world = SimWorld(scene)
+        self.world = SimWorld(
+            _with_camera_pitch_offset(scene, self.options.camera_pitch_offset_rad)
+        )
         camera = scene.robot.camera
         self.renderer = CameraRenderer(self.world.model, scene, camera.width, camera.height)
+        self._noise_rng = np.random.default_rng(0)
         self._pose_model = SlamPoseModel(scene.pose_source, seed=0)
         self._timestep_ns = round(self.world.timestep_s * _NS_PER_S)
         self._camera = _Schedule(camera.rate_hz)
@@ -121,6 +127,7 @@ class MujocoSimHost:
         for schedule in (self._camera, self._joints, self._odom, self._pose):
             schedule.restart(self._origin_ns)
         self._pose_model.reset(seed + _POSE_SEED_OFFSET)
+        self._noise_rng = np.random.default_rng(seed + 2 * _POSE_SEED_OFFSET)
         self._start_pose = layout.start_pose
         self._map_to_odom = layout.start_pose
         self._pose_model.record(self._now_ns, layout.start_pose)
@@ -300,21 +307,25 @@ class MujocoSimHost:
     def _camera_outputs(self, now: int) -> list[Output]:
         topics, camera = self.scene.topics, self.scene.robot.camera
         frame = self.renderer.render(self.world.data, rgb=self.options.rgb)
+        depth_m, class_u8 = frame.depth_m, frame.class_u8
+        assert depth_m is not None and class_u8 is not None
+        if self.options.depth_noise_std_m > 0:
+            noise = self._noise_rng.normal(0.0, self.options.depth_noise_std_m, depth_m.shape)
+            noisy = np.where(depth_m > 0, np.maximum(depth_m + noise, 1e-3), 0.0)
+            depth_m = noisy.astype(np.float32)
+            frame = replace(frame, depth_m=depth_m)
         self.last_frame = frame
-        assert frame.depth_m is not None and frame.class_u8 is not None
         frame_id = camera.frame_id
         outputs = []
         if frame.rgb_u8 is not None:
             outputs.append(messages.image(topics.rgb, frame.rgb_u8, "rgb8", now, frame_id))
         outputs.append(messages.camera_info(topics.camera_info, now, camera))
         outputs.append(
-            messages.depth_image(topics.depth, frame.depth_m, camera.depth_encoding, now, frame_id)
+            messages.depth_image(topics.depth, depth_m, camera.depth_encoding, now, frame_id)
         )
         outputs.append(messages.camera_info(topics.depth_camera_info, now, camera))
         if self.options.segmentation:
-            outputs.append(
-                messages.image(topics.segmentation, frame.class_u8, "mono8", now, frame_id)
-            )
+            outputs.append(messages.image(topics.segmentation, class_u8, "mono8", now, frame_id))
         return outputs
 
     def static_outputs(self) -> list[Output]:
@@ -341,3 +352,11 @@ class MujocoSimHost:
 
     def close(self) -> None:
         self.renderer.close()
+
+
+def _with_camera_pitch_offset(scene: SceneSpec, offset_rad: float) -> SceneSpec:
+    """The scene as built physically: the camera tilted by `offset_rad` from its nominal mount."""
+    if offset_rad == 0.0:
+        return scene
+    camera = replace(scene.robot.camera, pitch_rad=scene.robot.camera.pitch_rad + offset_rad)
+    return replace(scene, robot=replace(scene.robot, camera=camera))
