@@ -69,6 +69,9 @@ def test_sensor_topics_rates_and_contents(host: MujocoSimHost, scene: SceneSpec)
     outputs = _by_topic(_run(host, 1.0))
     topics, camera = scene.topics, scene.robot.camera
     counts = Counter({topic: len(items) for topic, items in outputs.items()})
+    declared = host.output_topics()
+    assert set(outputs) | {topics.tf_static} == set(declared)
+    assert all(items[0].msgtype == declared[topic] for topic, items in outputs.items())
     # One second holds k*period for k = 0..rate (both ends included).
     assert counts[topics.rgb] == counts[topics.depth] == counts[topics.segmentation] == 16
     assert counts[topics.camera_info] == counts[topics.depth_camera_info] == 16
@@ -182,6 +185,10 @@ def test_arm_commands_as_trajectory_and_multiarray(
 
 def test_bad_commands_raise_decode_errors(blind_host: MujocoSimHost, scene: SceneSpec) -> None:
     blind_host.reset(12)
+    assert blind_host.command_topics() == {
+        scene.topics.cmd_vel: TWIST,
+        scene.topics.arm_command: JOINT_TRAJECTORY,
+    }
     with pytest.raises(DecodeError, match=r"no commands on '/chatter'"):
         blind_host.handle("/chatter", b"")
     with pytest.raises(DecodeError):

@@ -9,18 +9,27 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import Any
 
 import numpy as np
 from transforms3d.quaternions import mat2quat
 
-from rl_deploy.codec import decode
-from rl_deploy.codec.typestore import FLOAT64_MULTI_ARRAY, JOINT_TRAJECTORY, TWIST, TWIST_STAMPED
+from rl_deploy.codec.typestore import (
+    CAMERA_INFO,
+    CLOCK,
+    IMAGE,
+    JOINT_STATE,
+    JOINT_TRAJECTORY,
+    ODOMETRY,
+    POSE_WITH_COVARIANCE_STAMPED,
+    TF_MESSAGE,
+    TWIST,
+)
 from rl_deploy.command import ArmTarget, BaseVelocity, Command
 from rl_deploy.errors import DecodeError
 from rl_deploy.geometry import Pose2D
 from rl_deploy.io import Output
 from rl_deploy.sim import messages
+from rl_deploy.sim.commands import arm_target_from_cdr, base_velocity_from_cdr
 from rl_deploy.sim.layout import EpisodeLayout, camera_axes, sample_layout
 from rl_deploy.sim.pose_source import SlamPoseModel
 from rl_deploy.sim.render import CameraFrame, CameraRenderer
@@ -186,32 +195,11 @@ class MujocoSimHost:
         """Apply a command message (CDR bytes) that arrived on `topic`; DecodeError if bad."""
         topics = self.scene.topics
         if topic == topics.cmd_vel:
-            kind = msgtype or TWIST
-            msg = decode(data, kind)
-            twist = msg.twist if kind == TWIST_STAMPED else msg
-            self.apply_base(BaseVelocity(twist.linear.x, twist.linear.y, twist.angular.z))
+            self.apply_base(base_velocity_from_cdr(data, msgtype))
         elif topic == topics.arm_command:
-            self.apply_arm(self._arm_target(decode(data, msgtype or JOINT_TRAJECTORY), msgtype))
+            self.apply_arm(arm_target_from_cdr(data, self.world.arm_joint_names, msgtype))
         else:
             raise DecodeError(f"the simulator takes no commands on {topic!r}")
-
-    def _arm_target(self, msg: Any, msgtype: str | None) -> ArmTarget:
-        if msgtype == FLOAT64_MULTI_ARRAY:
-            values = np.asarray(msg.data, dtype=np.float64)
-            names = self.world.arm_joint_names[: len(values)]
-            if len(values) not in (3, len(self.world.arm_joint_names)):
-                raise DecodeError(f"Float64MultiArray arm command: {len(values)} values")
-            return ArmTarget(names, values)
-        points = msg.points
-        if not points:
-            raise DecodeError("JointTrajectory arm command has no points")
-        names = tuple(str(name) for name in msg.joint_names)
-        positions = np.asarray(points[-1].positions, dtype=np.float64)
-        if positions.shape != (len(names),):
-            raise DecodeError(
-                f"JointTrajectory: {len(names)} joint names but {positions.shape} positions"
-            )
-        return ArmTarget(names, positions)
 
     # --- time -----------------------------------------------------------------------------
     def step(self, dt_s: float) -> list[Output]:
@@ -327,6 +315,34 @@ class MujocoSimHost:
         if self.options.segmentation:
             outputs.append(messages.image(topics.segmentation, class_u8, "mono8", now, frame_id))
         return outputs
+
+    def command_topics(self) -> dict[str, str]:
+        """Topics `handle` accepts, with their default message type (for subscriptions)."""
+        topics = self.scene.topics
+        return {topics.cmd_vel: TWIST, topics.arm_command: JOINT_TRAJECTORY}
+
+    def output_topics(self) -> dict[str, str]:
+        """Every topic `step` or `static_outputs` may publish, with its message type."""
+        topics = self.scene.topics
+        types = {
+            topics.clock: CLOCK,
+            topics.joint_states: JOINT_STATE,
+            topics.odom: ODOMETRY,
+            topics.tf: TF_MESSAGE,
+            topics.tf_static: TF_MESSAGE,
+            topics.pose: POSE_WITH_COVARIANCE_STAMPED,
+        }
+        if self.options.camera:
+            types |= {
+                topics.camera_info: CAMERA_INFO,
+                topics.depth_camera_info: CAMERA_INFO,
+                topics.depth: IMAGE,
+            }
+            if self.options.rgb:
+                types[topics.rgb] = IMAGE
+            if self.options.segmentation:
+                types[topics.segmentation] = IMAGE
+        return types
 
     def static_outputs(self) -> list[Output]:
         """/tf_static: base_link -> camera optical frame (publish once, transient local)."""
