@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 REQS := $(wildcard requirements/*.txt) ros_ws/src/rl_deploy/setup.py
 
-.PHONY: venv test lint typecheck unit demo clean sysdeps
+.PHONY: venv test lint typecheck unit demo clean sysdeps ros-build
 
 venv: $(STAMP)
 
@@ -47,6 +47,12 @@ test: lint typecheck unit
 
 demo: venv
 	$(BIN)/rl-deploy demo --out demo_out
+
+# colcon build of ros_ws into ros_ws/install (the DDS tests build their own copy in a temporary
+# directory). Then: `. ros_ws/install/setup.sh` and start ros_ws/install/rl_deploy_ros/lib/
+# rl_deploy_ros/<node>, or `ros2 run rl_deploy_ros <node>` where ros2cli is installed.
+ros-build: venv
+	cd ros_ws && ../$(BIN)/colcon build
 
 clean:
 	rm -rf $(VENV) demo_out build ros_ws/build ros_ws/install ros_ws/log
