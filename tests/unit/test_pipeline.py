@@ -225,3 +225,23 @@ def test_segmentation_table_must_cover_the_target(repo: Path):
     )
     with pytest.raises(ConfigError, match=r"masks.class_names lacks \['cup'\]"):
         Pipeline.from_config(config)
+
+
+def test_colour_label_map_needs_its_channel_named(repo: Path):
+    """Gazebo's segmentation camera publishes rgb8 with the class id in a channel."""
+    depth_m, class_ids = _render(SPEC, Pose2D(1.0, 0.5, 0.0), np.random.default_rng(0))
+    label_map = np.zeros((*class_ids.shape, 3), np.uint8)
+    label_map[:, :, 2] = class_ids
+    depth = codec.encode(codec.array_to_image(depth_m, "32FC1", T0, "cam"), msgtypes.IMAGE)
+    seg = codec.encode(codec.array_to_image(label_map, "rgb8", T0, "cam"), msgtypes.IMAGE)
+    for channel, reason in ((-1, "no_frames"), (2, None)):
+        config = PipelineConfig.from_mapping(
+            {"masks": {"segmentation_channel": channel}}, base_dir=repo
+        )
+        pipeline = Pipeline.from_config(config)
+        feed_world(pipeline, T0, camera=False)
+        pipeline.feed(TOPICS.depth, depth, T0)
+        pipeline.feed(TOPICS.segmentation, seg, T0)
+        pipeline.tick(T0 + 10 * MS)
+        assert pipeline.last_tick.zero_reason == reason
+    assert np.array_equal(pipeline.last_tick.mask_u8, (class_ids == 1).astype(np.uint8))

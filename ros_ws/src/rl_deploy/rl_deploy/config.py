@@ -60,6 +60,9 @@ class MasksConfig:
     # topics: one mono8 mask per class on <topic_prefix>/<class> (a separate perception_node).
     source: MaskSource = "segmentation"
     topic_prefix: str = "/rl_deploy/masks"
+    # Channel holding the class id in a colour segmentation image (Gazebo's label map is rgb8);
+    # -1: the image must be single-channel (mono8/mono16), as MuJoCo and most tools publish.
+    segmentation_channel: int = -1
     depth_tolerance_m: float = 0.0  # detector masks: keep pixels this near the median depth
     # Class-id table of the segmentation image, as parallel lists (ROS parameters have no maps).
     class_names: tuple[str, ...] = ("cup", "bottle", "bowl", "table", "shelf")

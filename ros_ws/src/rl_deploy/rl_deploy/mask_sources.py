@@ -66,16 +66,21 @@ def _stamped(msg: Any, value: Any, now_ns: int) -> Stamped[Any]:
 class SegmentationMasks:
     """A class-id image (pixel = class id), as simulators publish ground truth."""
 
-    def __init__(self, topic: str, class_table: Mapping[str, int]) -> None:
-        self._topic, self._table = topic, dict(class_table)
+    def __init__(self, topic: str, class_table: Mapping[str, int], channel: int = -1) -> None:
+        self._topic, self._table, self._channel = topic, dict(class_table), channel
         self._frames: FrameBuffer[Any] = FrameBuffer()
         self.handlers: dict[str, tuple[str, Handler]] = {topic: (IMAGE, self._on_image)}
         self.buffers = {topic: self._frames}
 
     def _on_image(self, msg: Any, now_ns: int) -> None:
         class_ids = codec.image_to_array(msg)
+        if class_ids.ndim == 3 and 0 <= self._channel < class_ids.shape[2]:
+            class_ids = class_ids[:, :, self._channel]
         if class_ids.ndim != 2:
-            raise DecodeError(f"segmentation must be single-channel, got {msg.encoding!r}")
+            raise DecodeError(
+                f"segmentation is {msg.encoding!r}: single-channel expected, or set "
+                f"masks.segmentation_channel to the channel that holds the class id"
+            )
         self._frames.push(_stamped(msg, class_ids, now_ns))
 
     def masks(self, partners: Mapping[str, Stamped[Any]], depth_m: Any) -> Mapping[str, Mask]:
@@ -162,7 +167,7 @@ def make_mask_source(
         missing = [name for name in classes if name not in table]
         if missing:
             raise ConfigError(f"masks.class_names lacks {missing}, which the policy needs")
-        return SegmentationMasks(config.topics.segmentation, table)
+        return SegmentationMasks(config.topics.segmentation, table, masks.segmentation_channel)
     if masks.source == "detector":
         if runner is None:
             model = str(config.resolve(config.detector.model))
