@@ -34,10 +34,12 @@ GUARD_ARGS += ["-r", "arm_command_in:=/rl_deploy/arm_command"]
 MS = 1_000_000
 
 
+BAG_SPEC = SyntheticBagSpec(seconds=4.0, width=160, height=120)
+
+
 @pytest.fixture(scope="module")
 def bag(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    spec = SyntheticBagSpec(seconds=4.0, width=160, height=120)
-    return write_synthetic_bag(tmp_path_factory.mktemp("bag") / "synthetic", spec)
+    return write_synthetic_bag(tmp_path_factory.mktemp("bag") / "synthetic", BAG_SPEC)
 
 
 def twists(probe, topic: str, since_ns: int = 0) -> list[tuple[int, float, float]]:
@@ -245,3 +247,21 @@ def test_garbage_depth_gives_warn_and_zero_and_nodes_live(start_node, probe, bag
         values = {kv.key: kv.value for kv in warned[-1].values}
         assert int(values[f"decode_errors {DEPTH}"]) > 0, values
         assert policy.alive()
+
+
+def test_replay_on_bag_time_with_use_sim_time(start_node, probe, bag):
+    """The replay.launch.py path: the bag's /clock drives a use_sim_time stack."""
+    probe.listen("/rl_deploy/target_mask", Image)
+    probe.listen("/diagnostics", DiagnosticArray)
+    start_node("policy_node", [*POLICY_ARGS, "-p", "use_sim_time:=true"])
+    time.sleep(3.0)  # let the node come up before the bag's clock starts
+    start_node("bag_play", [], [str(bag), "--clock", "100"])
+    wait_for(lambda: probe.messages("/rl_deploy/target_mask"), 30, "masks on bag time")
+    bag_end_ns = BAG_SPEC.start_ns + round(BAG_SPEC.seconds * 1e9)
+    # The node's clock is the bag's: its diagnostics are stamped in the bag's time range.
+    stamps = [
+        codec.stamp_to_ns(codec.decode(m.data, DIAGNOSTIC_ARRAY).header.stamp)
+        for m in probe.messages("/diagnostics")
+    ]
+    assert stamps
+    assert all(BAG_SPEC.start_ns <= stamp <= bag_end_ns for stamp in stamps), stamps
