@@ -28,6 +28,7 @@ DELEGATED: dict[str, tuple[str, str, str]] = {
         "train_detector_main",
         "train the example detector on synthetic images (needs the export extra)",
     ),
+    "bench": ("rl_deploy.bench", "bench_main", "benchmarks and fault trials, JSON on stdout"),
 }
 
 

@@ -1,1 +1,74 @@
-"""Benchmarks of the core against its named peers, printed as JSON (`rl-deploy bench ...`)."""
+"""`rl-deploy bench`: measured performance and reliability, each figure against a named peer.
+
+One JSON object per benchmark on stdout; the benchmark modules load only when asked for.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from rl_deploy.errors import RlDeployError
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_SETUP = 0, 1, 2
+
+# name → (module, help); each module has add_arguments(parser) and run(args) -> dict.
+BENCHMARKS: dict[str, tuple[str, str]] = {
+    "codec": ("rl_deploy.bench.codec", "CDR image decode/encode vs rclpy typed messages"),
+    "policy": ("rl_deploy.bench.policy", "policy step vs the bare ONNX Runtime run"),
+    "e2e": ("rl_deploy.bench.e2e", "camera stamp to command: per stage, p50/p99, jitter"),
+    "replay": ("rl_deploy.bench.replay", "replay speed of a 30 Hz 640x480 RGB-D bag"),
+}
+# Benchmarks with their own command line: name → (module, function, arguments added, help).
+DELEGATED: dict[str, tuple[str, str, tuple[str, ...], str]] = {
+    "perception": (
+        "rl_deploy.bench.perception",
+        "bench_perception_main",
+        ("--json",),  # JSON on stdout like every other benchmark
+        "detector step vs Ultralytics predict (see its --help)",
+    ),
+}
+
+
+def bench_main(argv: list[str]) -> int:
+    name = argv[0] if argv else ""
+    if name in DELEGATED:
+        module_name, function, added, _ = DELEGATED[name]
+        entry: Callable[[list[str]], int] = getattr(importlib.import_module(module_name), function)
+        return entry([*argv[1:], *(arg for arg in added if arg not in argv)])
+    if name not in BENCHMARKS:
+        _overview().parse_args(argv)  # prints usage or help, and exits
+        return EXIT_BAD_SETUP
+    module = importlib.import_module(BENCHMARKS[name][0])
+    parser = argparse.ArgumentParser(
+        prog=f"rl-deploy bench {name}", description=BENCHMARKS[name][1]
+    )
+    parser.add_argument("--pretty", action="store_true", help="indented JSON")
+    parser.add_argument("--no-machine", action="store_true", help="omit the machine description")
+    module.add_arguments(parser)
+    args = parser.parse_args(argv[1:])
+    try:
+        result: dict[str, Any] = module.run(args)
+    except (RlDeployError, ImportError) as err:
+        print(f"error: bench {name}: {err}", file=sys.stderr)
+        return EXIT_BAD_SETUP
+    if not args.no_machine:
+        from rl_deploy.bench.measure import machine
+
+        result["machine"] = machine()
+    print(json.dumps(result, indent=2 if args.pretty else None))
+    return EXIT_OK if result.get("ok", True) else EXIT_FAILED
+
+
+def _overview() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rl-deploy bench", description=__doc__)
+    commands = parser.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK")
+    for name, (_, help_text) in BENCHMARKS.items():
+        commands.add_parser(name, help=help_text)
+    for name, (_, _, _, help_text) in DELEGATED.items():
+        commands.add_parser(name, help=help_text)
+    return parser

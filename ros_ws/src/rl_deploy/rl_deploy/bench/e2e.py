@@ -1,0 +1,279 @@
+"""`rl-deploy bench e2e`: camera header stamp → command published, per stage, p50/p99.
+
+In-process, the pipeline is driven two ways: `direct` (frame fed, then one tick at once: the
+cost of each stage) and `realtime` (30 Hz camera and the card's control timer in one thread, as
+a node's executor runs them: the latency a robot sees, idle and with every core loaded). Over
+DDS (bench.dds) the same schedule drives policy_node in its own process, for the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any
+
+from rl_deploy.bench.load import cpu_load
+from rl_deploy.bench.measure import ratio, summary, target
+from rl_deploy.bench.schedule import period_jitter_ms, run_schedule, stream_rates_ns
+from rl_deploy.bench.world import SyntheticWorld
+from rl_deploy.config import PipelineConfig
+from rl_deploy.perception.runner import YoloSegRunner
+from rl_deploy.pipeline import Pipeline, load_robot_limits
+from rl_deploy.policy import Policy
+from rl_deploy.replay.synthetic import SyntheticBagSpec
+
+AROUND_NETWORKS_TARGET = 0.10  # of the per-frame time, in-process
+DDS_TARGET = 1.3  # DDS p99 / in-process p99
+DEFAULT_PARAMS = Path("config/policy_node.yaml")
+DIAGNOSTICS_EVERY_TICK_S = 0.001  # shorter than any control period
+
+
+class TimedSession:
+    """An onnxruntime session whose run calls are timed; everything else passes through."""
+
+    def __init__(self, session: Any) -> None:
+        self._session = session
+        self.last_ms = 0.0
+
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return self._session.run(*args, **kwargs)
+        finally:
+            self.last_ms = (time.perf_counter() - start) * 1e3
+
+    def run_with_iobinding(self, *args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return self._session.run_with_iobinding(*args, **kwargs)
+        finally:
+            self.last_ms = (time.perf_counter() - start) * 1e3
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._session, name)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=DEFAULT_PARAMS if DEFAULT_PARAMS.is_file() else None,
+        help="policy_node params YAML (or pipeline config): read in-process and by the node",
+    )
+    parser.add_argument(
+        "--masks",
+        choices=("auto", "detector", "segmentation"),
+        default="auto",
+        help="auto: the detector when its model file exists, else ground-truth segmentation",
+    )
+    parser.add_argument("--frames", type=int, default=200, help="direct steps")
+    parser.add_argument("--seconds", type=float, default=20.0, help="length of each timed run")
+    parser.add_argument("--load-workers", type=int, default=None, help="default: one per core")
+    parser.add_argument("--dds", choices=("auto", "on", "off"), default="auto")
+    parser.add_argument(
+        "--camera-hz",
+        type=float,
+        default=29.7,
+        help="off 30 Hz on purpose: the frame's phase against the control timer sweeps, so "
+        "its age at the tick is spread evenly, as across robots",
+    )
+    parser.add_argument("--width", type=int, default=640)
+    parser.add_argument("--height", type=int, default=480)
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    config = bench_config(args.config, args.masks)
+    pipeline, detector_session = build_pipeline(config)
+    spec = SyntheticBagSpec(width=args.width, height=args.height, camera_hz=args.camera_hz)
+    world = SyntheticWorld(spec, config.topics, rgb=config.masks.source == "detector")
+    direct = measure_direct(pipeline, world, args.frames, detector_session)
+    realtime = measure_realtime(pipeline, world, args.seconds)
+    with cpu_load(args.load_workers) as workers:
+        loaded = measure_realtime(pipeline, world, args.seconds)
+    loaded["load_workers"] = workers
+    result: dict[str, Any] = {
+        "benchmark": "e2e",
+        "card": pipeline.policy.card.name,
+        "control_rate_hz": pipeline.policy.card.control_rate_hz,
+        "masks": config.masks.source,
+        "camera": f"{args.width}x{args.height} @ {spec.camera_hz:g} Hz",
+        "provider": pipeline.policy.runner.provider,
+        "in_process_direct": direct,
+        "in_process_realtime": realtime,
+        "in_process_realtime_loaded": loaded,
+    }
+    targets = {
+        "around_networks_fraction": target(
+            direct["around_networks_fraction"]["p50"], AROUND_NETWORKS_TARGET, at_least=False
+        )
+    }
+    if args.dds != "off":
+        from rl_deploy.bench.dds import measure_dds
+
+        dds = measure_dds(
+            config,
+            args.config,
+            pipeline.control_period_ns,
+            args.seconds,
+            spec,
+            required=args.dds == "on",
+        )
+        result["dds"] = dds
+        if "total_ms" in dds:
+            dds_ratio = ratio(dds["total_ms"]["p99"], realtime["total_ms"]["p99"])
+            result["dds_over_in_process_p99"] = dds_ratio
+            targets["dds_over_in_process_p99"] = target(dds_ratio, DDS_TARGET, at_least=False)
+    result["targets"] = targets
+    result["ok"] = direct["policy_steps"] > 0 and realtime["policy_steps"] > 0
+    return result
+
+
+def bench_config(path: Path | None, masks: str) -> PipelineConfig:
+    """The given config (default: the built-in one) with stamped commands and the mask source."""
+    config = PipelineConfig.from_yaml(path) if path else PipelineConfig()
+    if not config.resolve(config.policy.card).exists() and Path(config.policy.card).exists():
+        # policy_node takes relative paths from the working directory when they exist there
+        config = dataclasses.replace(config, base_dir=".")
+    source = masks
+    if masks == "auto":
+        detector_model = config.resolve(config.detector.model)
+        source = "detector" if detector_model.is_file() else "segmentation"
+    return dataclasses.replace(
+        config,
+        cmd_vel_stamped=True,  # the command carries the camera stamp it answers
+        diagnostics_period_s=DIAGNOSTICS_EVERY_TICK_S,  # stamped with each tick's time
+        masks=dataclasses.replace(config.masks, source=source),  # type: ignore[arg-type]
+    )
+
+
+def build_pipeline(config: PipelineConfig) -> tuple[Pipeline, TimedSession | None]:
+    """Pipeline.from_config, with the detector's session timed (it is one of the networks)."""
+    policy = Policy.load(
+        config.resolve(config.policy.card),
+        providers=config.policy.providers,
+        expected_sha256=config.policy.sha256 or None,
+    )
+    detector, timed = None, None
+    if config.masks.source == "detector":
+        model = str(config.resolve(config.detector.model))
+        detector = YoloSegRunner(dataclasses.replace(config.detector, model=model))
+        timed = TimedSession(detector.session)
+        detector.session = timed
+    limits = load_robot_limits(config.resolve(config.robot_profile))
+    return Pipeline(config, policy, limits, detector=detector), timed
+
+
+def _feed_state(pipeline: Pipeline, world: SyntheticWorld, now_ns: int) -> None:
+    for topic, data in (world.joints(now_ns), *world.pose(now_ns)):
+        pipeline.feed(topic, data, now_ns)
+
+
+def _feed_camera(pipeline: Pipeline, world: SyntheticWorld, stamp_ns: int) -> None:
+    for topic, data in world.camera(stamp_ns):  # the camera driver serializes its frame
+        pipeline.feed(topic, data, time.time_ns())
+
+
+def measure_direct(
+    pipeline: Pipeline, world: SyntheticWorld, frames: int, detector: TimedSession | None
+) -> dict[str, Any]:
+    """Feed a frame, tick at once: every stage of one frame, and what the networks take."""
+    stages: dict[str, list[float]] = {}
+    fractions, zeroed, warmup = [], 0, 5
+    for index in range(warmup + frames):
+        _feed_state(pipeline, world, time.time_ns())
+        stamp_ns = time.time_ns()
+        messages = world.camera(stamp_ns)
+        encoded_ns = time.time_ns()
+        for topic, data in messages:
+            pipeline.feed(topic, data, encoded_ns)
+        fed_ns = time.time_ns()
+        pipeline.tick(time.time_ns())
+        out_ns = time.time_ns()
+        record = pipeline.last_tick
+        assert record is not None
+        if index < warmup:
+            continue
+        if record.zero_reason is not None or record.stamp_ns != stamp_ns:
+            zeroed += 1
+            continue
+        step = {
+            "camera_encode": (encoded_ns - stamp_ns) / 1e6,
+            "feed_decode": (fed_ns - encoded_ns) / 1e6,
+            **{name: ms for name, ms in record.stage_ms.items() if name != "total"},
+            "tick": record.stage_ms["total"],
+            "total": (out_ns - stamp_ns) / 1e6,
+        }
+        networks_ms = record.stage_ms.get("inference", 0.0)
+        if detector is not None:
+            step["detector_run"] = detector.last_ms
+            networks_ms += detector.last_ms
+        step["around_networks"] = step["total"] - networks_ms
+        fractions.append(step["around_networks"] / step["total"])
+        for name, ms in step.items():
+            stages.setdefault(name, []).append(ms)
+    return {
+        "policy_steps": len(fractions),
+        "zero_steps": zeroed,
+        "stage_ms": {name: summary(values) for name, values in stages.items()},
+        "around_networks_fraction": summary(fractions, 4),
+    }
+
+
+def feed_stream(pipeline: Pipeline, world: SyntheticWorld, kind: str, woke_ns: int) -> None:
+    """One event of the world's streams into the pipeline, stamped when it happens."""
+    if kind == "camera":
+        _feed_camera(pipeline, world, woke_ns)
+    elif kind == "joints":
+        pipeline.feed(*world.joints(woke_ns), woke_ns)
+    else:
+        for topic, data in world.pose(woke_ns):
+            pipeline.feed(topic, data, woke_ns)
+
+
+def measure_realtime(pipeline: Pipeline, world: SyntheticWorld, seconds: float) -> dict[str, Any]:
+    """Camera, joints and pose at their rates and the control timer, in one thread on the wall
+    clock, as a node's executor runs them: the newest frame at a tick is 0 to 1/camera_hz old."""
+    period_ns = pipeline.control_period_ns
+    periods_ns = {**stream_rates_ns(world.spec), "tick": period_ns}
+    start_ns = time.time_ns()
+    first_ns = {**dict.fromkeys(periods_ns, start_ns), "tick": start_ns + period_ns}
+    totals: list[float] = []
+    ages: list[float] = []
+    ticks: list[float] = []
+    wakes: list[int] = []
+    late: list[float] = []
+    zeroed = 0
+
+    def handle(kind: str, deadline_ns: int, woke_ns: int) -> None:
+        nonlocal zeroed
+        if kind != "tick":
+            feed_stream(pipeline, world, kind, woke_ns)
+            return
+        wakes.append(woke_ns)
+        late.append((woke_ns - deadline_ns) / 1e6)
+        pipeline.tick(woke_ns)
+        out_ns = time.time_ns()
+        record = pipeline.last_tick
+        assert record is not None
+        if record.zero_reason is None:
+            totals.append((out_ns - record.stamp_ns) / 1e6)
+            ages.append((woke_ns - record.stamp_ns) / 1e6)
+            ticks.append((out_ns - woke_ns) / 1e6)
+        else:
+            zeroed += 1
+
+    run_schedule(periods_ns, first_ns, start_ns + round(seconds * 1e9), handle)
+    jitter = period_jitter_ms(wakes, period_ns)
+    return {
+        "seconds": seconds,
+        "policy_steps": len(totals),
+        "zero_steps": zeroed,
+        "total_ms": summary(totals),
+        "frame_age_at_tick_ms": summary(ages),
+        "tick_ms": summary(ticks),
+        "tick_lateness_ms": summary(late),
+        "period_jitter_ms": summary(jitter),
+        "period_jitter_p99_over_period": ratio(summary(jitter)["p99"], period_ns / 1e6, 4),
+    }

@@ -1,0 +1,44 @@
+"""`rl-deploy bench`: dispatch, one JSON object per run, the machine description, exit codes."""
+
+from __future__ import annotations
+
+import pytest
+from bench_helpers import run_bench
+
+from rl_deploy.cli import main
+
+
+def test_codec_on_a_tiny_image_reports_both_sides_and_the_machine(capsys):
+    code, result = run_bench(capsys, "codec", "--width", "8", "--height", "6", "--rounds", "3")
+    assert code == 0
+    assert result["benchmark"] == "codec"
+    assert [r["encoding"] for r in result["results"]] == ["rgb8", "16UC1"]
+    for row in result["results"]:
+        assert row["same_pixels"] and row["same_message"]  # both sides decode the same image
+        assert row["ours_decode_ms"] > 0 and row["rclpy_decode_ms"] > 0
+        assert row["ratio"] == pytest.approx(row["rclpy_decode_ms"] / row["ours_decode_ms"], 0.05)
+        assert (row["width"], row["height"]) == (8, 6)
+    assert set(result["targets"]) == {"decode_ratio_rgb8", "decode_ratio_16UC1"}
+    assert result["targets"]["decode_ratio_rgb8"]["limit"] == 4.0
+    machine = result["machine"]
+    assert machine["cores"] >= 1 and machine["cpu"] and machine["memory_gib"] > 0
+
+
+def test_no_machine_leaves_it_out(capsys):
+    _, result = run_bench(
+        capsys, "codec", "--width", "4", "--height", "4", "--rounds", "1", "--no-machine"
+    )
+    assert "machine" not in result
+
+
+def test_unknown_benchmark_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", "warp-drive"])
+    assert exit_info.value.code == 2
+    assert "invalid choice" in capsys.readouterr().err
+
+
+def test_setup_errors_exit_2_with_the_cause(capsys, tmp_path):
+    code = main(["bench", "policy", "--cards", str(tmp_path / "missing.yaml"), "--rounds", "1"])
+    assert code == 2
+    assert "missing.yaml" in capsys.readouterr().err

@@ -1,0 +1,38 @@
+"""`rl-deploy bench e2e` in-process, on a small camera and a short timed run."""
+
+from __future__ import annotations
+
+from bench_helpers import assert_summary, run_bench
+
+STAGES = {"camera_encode", "feed_decode", "masks", "observation", "inference", "decode"}
+STAGES |= {"safety", "encode", "tick", "total", "around_networks"}
+
+
+def test_in_process_stages_latency_and_jitter(capsys, repo, monkeypatch):
+    monkeypatch.chdir(repo)
+    argv = ["e2e", "--frames", "4", "--seconds", "0.5", "--dds", "off", "--masks", "segmentation"]
+    code, result = run_bench(capsys, *argv, "--width", "160", "--height", "120", "--no-machine")
+    assert code == 0
+    assert (result["card"], result["masks"], result["control_rate_hz"]) == (
+        "example_reach",
+        "segmentation",
+        10.0,
+    )
+    direct = result["in_process_direct"]
+    assert direct["policy_steps"] == 4 and direct["zero_steps"] == 0
+    assert set(direct["stage_ms"]) == STAGES
+    for stage in direct["stage_ms"].values():
+        assert_summary(stage)
+    total, around = direct["stage_ms"]["total"], direct["stage_ms"]["around_networks"]
+    assert around["max"] <= total["max"]
+    assert 0 < direct["around_networks_fraction"]["p50"] <= 1
+    for key in ("in_process_realtime", "in_process_realtime_loaded"):
+        timed = result[key]
+        assert timed["policy_steps"] >= 2  # 0.5 s at 10 Hz, after the first frames arrive
+        for name in ("total_ms", "frame_age_at_tick_ms", "tick_ms", "period_jitter_ms"):
+            assert_summary(timed[name])
+        # the frame a tick uses is at most a camera period (plus scheduling slack) old
+        assert timed["frame_age_at_tick_ms"]["max"] < 1000 / 29.7 + 100
+    assert result["in_process_realtime_loaded"]["load_workers"] >= 1
+    assert "dds" not in result
+    assert result["targets"]["around_networks_fraction"]["limit"] == 0.1
