@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from ros_harness import NodeProcess, Probe, colcon_build, ros_run, workspace_env
+from ros_harness import DDS_TRANSPORT, NodeProcess, Probe, colcon_build, ros_run, workspace_env
 
 # Domains are spread at random so that two test sessions on one machine do not meet.
 _DOMAINS = itertools.count(random.Random(os.getpid()).randrange(0, 100))
@@ -27,6 +27,8 @@ def domain_id(monkeypatch: pytest.MonkeyPatch) -> int:
     monkeypatch.setenv("ROS_DOMAIN_ID", str(domain))
     monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     monkeypatch.delenv("ROS_LOCALHOST_ONLY", raising=False)
+    for key, value in DDS_TRANSPORT.items():
+        monkeypatch.setenv(key, value)
     return domain
 
 

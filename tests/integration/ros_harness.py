@@ -19,6 +19,11 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = "rl_deploy_ros"
 
 
+# Loopback UDP rather than Fast DDS's shared memory: the tests SIGKILL nodes, and a killed
+# reader's shared-memory port keeps slowing its writers down until its lease runs out (20 s).
+DDS_TRANSPORT = {"FASTDDS_BUILTIN_TRANSPORTS": "UDPv4"}
+
+
 def colcon_build(out: Path) -> Path:
     """`colcon build` of ros_ws into `out`; returns the install prefix."""
     colcon = Path(sys.executable).with_name("colcon")
@@ -50,6 +55,7 @@ def workspace_env(install: Path, domain_id: int) -> dict[str, str]:
     env["ROS_DOMAIN_ID"] = str(domain_id)
     env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     env["RCUTILS_LOGGING_BUFFERED_STREAM"] = "0"
+    env.update(DDS_TRANSPORT)
     env.pop("ROS_LOCALHOST_ONLY", None)  # deprecated in Jazzy; the range above replaces it
     return env
 

@@ -176,7 +176,11 @@ def share_dir() -> Path:
 
 
 class RawTopics:
-    """Raw CDR subscriptions and lifecycle publishers for a core step's topic maps."""
+    """Raw CDR subscriptions and lifecycle publishers for a core step's topic maps.
+
+    An input whose message package is missing is a ConfigError (inside a `logged` transition
+    it fails the transition with the message); a missing output is left off with a warning.
+    """
 
     def __init__(
         self,
@@ -192,15 +196,16 @@ class RawTopics:
         self._node = node
         self._subscriptions = []
         self._publishers: dict[str, Any] = {}
-        self.missing: list[str] = []  # "topic (type)" that this ROS install cannot carry
-        for topic, msgtype in subscriptions.items():
-            cls = message_class(msgtype)
-            if cls is None:
-                self.missing.append(f"{topic} ({msgtype})")
-                continue
+        self.missing: list[str] = []  # outputs this ROS installation cannot carry
+        classes = {topic: message_class(msgtype) for topic, msgtype in subscriptions.items()}
+        unavailable = [f"{t} ({subscriptions[t]})" for t, cls in classes.items() if cls is None]
+        if unavailable:  # inputs that could never arrive: refuse to start
+            raise ConfigError(f"message packages of these inputs are not installed: {unavailable}")
+        for topic, cls in classes.items():
             callback = _bind(on_message, topic)
+            qos = input_qos(subscriptions[topic])
             self._subscriptions.append(
-                node.create_subscription(cls, topic, callback, input_qos(msgtype), raw=True)
+                node.create_subscription(cls, topic, callback, qos, raw=True)
             )
         latched_qos = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
         for topic, msgtype in publications.items():
@@ -212,7 +217,7 @@ class RawTopics:
             self._publishers[topic] = node.create_lifecycle_publisher(cls, topic, qos)
         if self.missing:
             node.get_logger().warning(
-                f"message packages not installed, these topics are off: {self.missing}"
+                f"message packages not installed, these outputs are off: {self.missing}"
             )
 
     def publish(self, outputs: Iterable[Output]) -> None:

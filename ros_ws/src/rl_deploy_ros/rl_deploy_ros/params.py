@@ -140,6 +140,8 @@ PIPELINE_DESCRIPTIONS = {
     "instance's median depth (m); 0 disables.",
     "masks.class_names": "Class names of the segmentation image, parallel to class_ids.",
     "masks.class_ids": "Pixel values of those classes in the segmentation image.",
+    "masks.segmentation_channel": "Channel of a multi-channel segmentation image that holds "
+    "the class id (Gazebo: the last); -1 for single-channel images.",
     "frames.map": "Fixed frame of the pose (REP-105).",
     "frames.base": "Robot base frame; frame_id of stamped commands.",
     "timeouts.camera_s": "s; older camera frames give zero commands.",
