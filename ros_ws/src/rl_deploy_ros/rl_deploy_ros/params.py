@@ -108,6 +108,8 @@ DETECTOR_DESCRIPTIONS = {
     "detector.trt_cache_dir": "TensorRT engine cache directory; empty rebuilds each start.",
     "detector.fp16": "Build FP16 TensorRT engines.",
     "detector.intra_op_threads": "ONNX Runtime intra-op threads; 0: its default.",
+    "detector.min_contrast": "Frames whose pixel standard deviation is below this (all black, "
+    "saturated) give no detections; 0 disables the check.",
     "detector.io_binding": "ONNX Runtime I/O binding: auto (GPU providers only), on or off.",
 }
 
