@@ -191,7 +191,7 @@ def test_policy_rejects_bad_parameters_by_name(start_node, probe):
 
 # All-NaN depth ("nan" below) decodes fine and is filled by the card's preprocessing; the
 # pipeline does not yet refuse a frame with no valid pixel, so it is not in this list.
-GARBAGE_DEPTH = ("wrong_encoding", "size_mismatch")
+GARBAGE_DEPTH = ("wrong_encoding", "size_mismatch", "nan")
 
 
 def depth_image(kind: str, stamp_ns: int) -> bytes:

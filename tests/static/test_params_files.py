@@ -8,7 +8,7 @@ from static_sources import ROOT, params_document
 
 from rl_deploy.config import PipelineConfig
 from rl_deploy.guard import GuardConfig, GuardIO
-from rl_deploy.pipeline import load_robot_limits
+from rl_deploy.safety import load_robot_limits
 from rl_deploy_ros.params import GUARD_SPECS, ParamSpec, perception_specs, policy_specs
 
 NODES = {

@@ -22,7 +22,10 @@ def test_ros_params_file_is_accepted(tmp_path: Path):
     assert config.topics.pose == "/odom"
     assert config.topics.depth == "/camera/depth/image_raw"
     assert config.sync_slop_s == 0.02
-    assert config.resolve("models/x.yaml") == tmp_path / "models/x.yaml"
+    assert config.resolve("models/x.yaml") == Path.cwd() / "models/x.yaml"
+    assert config.resolve("/abs/card.yaml") == Path("/abs/card.yaml")
+    pinned = PipelineConfig.from_mapping({"base_dir": str(tmp_path)})
+    assert pinned.resolve("models/x.yaml") == tmp_path / "models/x.yaml"
 
 
 @pytest.mark.parametrize(

@@ -245,3 +245,15 @@ def test_colour_label_map_needs_its_channel_named(repo: Path):
         pipeline.tick(T0 + 10 * MS)
         assert pipeline.last_tick.zero_reason == reason
     assert np.array_equal(pipeline.last_tick.mask_u8, (class_ids == 1).astype(np.uint8))
+
+
+@pytest.mark.parametrize("value", [math.nan, 0.0, math.inf])
+def test_depth_without_valid_pixels_zeroes(pipeline: Pipeline, value: float):
+    feed_world(pipeline, T0)
+    pipeline.tick(T0 + 10 * MS)
+    assert pipeline.last_tick.zero_reason is None
+    blank = codec.array_to_image(np.full((120, 160), value, np.float32), "32FC1", T0 + 20 * MS, "c")
+    pipeline.feed(TOPICS.depth, codec.encode(blank, msgtypes.IMAGE), T0 + 20 * MS)
+    pipeline.tick(T0 + 30 * MS)
+    assert pipeline.last_tick.zero_reason == "invalid_input"
+    assert "0.0% valid pixels" in pipeline.last_tick.detail

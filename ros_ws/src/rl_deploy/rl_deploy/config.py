@@ -93,16 +93,27 @@ class PipelineConfig:
     timeouts: TimeoutsConfig = field(default_factory=TimeoutsConfig)
     pose_source: PoseSource = "amcl"
     sync_slop_s: float = 0.05  # depth/mask/rgb stamps closer than this form one frame set
+    # A depth frame with fewer valid pixels (finite, > 0) than this is garbage: zero command.
+    depth_min_valid_fraction: float = 0.05
     arm_command_type: ArmCommandType = "joint_trajectory"
     cmd_vel_stamped: bool = False
     diagnostics_period_s: float = 1.0
-    base_dir: str = "."  # relative paths (card, robot profile) are taken from here
+    # Relative paths (card, robot profile, detector) are taken from here; "" = the working
+    # directory, as for the ROS nodes (whose launch files pass absolute share paths).
+    base_dir: str = ""
 
     @classmethod
-    def from_mapping(cls, values: Mapping[str, Any], base_dir: str | Path = ".") -> PipelineConfig:
-        """Build from a nested mapping; unknown keys and wrong types name the offending key."""
+    def from_mapping(
+        cls, values: Mapping[str, Any], base_dir: str | Path | None = None
+    ) -> PipelineConfig:
+        """Build from a nested mapping; unknown keys and wrong types name the offending key.
+
+        `base_dir`, when given, overrides the mapping's own `base_dir`.
+        """
         core = {k: v for k, v in values.items() if k not in HOST_KEYS}
-        config = _build(cls, {**core, "base_dir": str(base_dir)}, "")
+        if base_dir is not None:
+            core["base_dir"] = str(base_dir)
+        config = _build(cls, core, "")
         config.validate()
         return config
 
@@ -120,11 +131,11 @@ class PipelineConfig:
             if isinstance(value, Mapping) and "ros__parameters" in value:
                 document = value["ros__parameters"]
                 break
-        return cls.from_mapping(document, base_dir=path.parent)
+        return cls.from_mapping(document)
 
     def resolve(self, relative: str) -> Path:
         path = Path(relative)
-        return path if path.is_absolute() else Path(self.base_dir) / path
+        return path if path.is_absolute() else Path(self.base_dir or Path.cwd()) / path
 
     def validate(self) -> None:
         if len(self.masks.class_names) != len(self.masks.class_ids):
@@ -134,6 +145,7 @@ class PipelineConfig:
             )
         for key, value in (
             ("sync_slop_s", self.sync_slop_s),
+            ("depth_min_valid_fraction", self.depth_min_valid_fraction),
             ("diagnostics_period_s", self.diagnostics_period_s),
             ("timeouts.camera_s", self.timeouts.camera_s),
             ("timeouts.joints_s", self.timeouts.joints_s),

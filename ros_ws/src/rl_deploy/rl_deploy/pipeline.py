@@ -11,12 +11,10 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import yaml
 
 from rl_deploy import codec
 from rl_deploy.codec.typestore import (
@@ -42,7 +40,7 @@ from rl_deploy.log import RateLimitedLog
 from rl_deploy.mask_sources import make_mask_source
 from rl_deploy.perception.runner import YoloSegRunner
 from rl_deploy.policy import Policy, RawObservation
-from rl_deploy.safety import SafetyFilter, SafetyLimits
+from rl_deploy.safety import SafetyFilter, SafetyLimits, load_robot_limits
 from rl_deploy.sync import FrameBuffer, Stamped, match_newest
 
 logger = logging.getLogger(__name__)
@@ -299,6 +297,11 @@ class Pipeline:
         self, inputs: _FrameSet, stage_ms: dict[str, float]
     ) -> tuple[str | None, str, Command, npt.NDArray[np.uint8] | None]:
         """Masks, then the policy: (None, "", command, target mask) or why it cannot be used."""
+        depth_m = inputs.depth.value
+        valid = np.count_nonzero(np.isfinite(depth_m) & (depth_m > 0)) / max(depth_m.size, 1)
+        if valid < self.config.depth_min_valid_fraction:
+            detail = f"depth frame has {valid:.1%} valid pixels (finite, > 0)"
+            return "invalid_input", detail, Command(), None
         t_masks = time.perf_counter()
         try:
             masks = self._mask_source.masks(inputs.partners, inputs.depth.value)
@@ -403,14 +406,3 @@ class Pipeline:
         array = codec.diagnostic_array(now_ns, [status])
         topic = self.config.topics.diagnostics
         return [Output(topic, DIAGNOSTIC_ARRAY, codec.encode(array, DIAGNOSTIC_ARRAY))]
-
-
-def load_robot_limits(path: str | Path) -> SafetyLimits:
-    """Safety limits from a robot profile YAML (`robot:` mapping)."""
-    try:
-        document = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError) as err:
-        raise ConfigError(f"cannot read robot profile {path}: {err}") from err
-    if not isinstance(document, Mapping) or not isinstance(document.get("robot"), Mapping):
-        raise ConfigError(f"robot profile {path} must hold a `robot:` mapping")
-    return SafetyLimits.from_mapping(document["robot"])

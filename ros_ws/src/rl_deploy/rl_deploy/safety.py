@@ -9,9 +9,11 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
 from rl_deploy.command import ArmTarget, BaseVelocity, Command
 from rl_deploy.errors import ConfigError
@@ -146,3 +148,14 @@ class SafetyFilter:
 def _step_towards(last: float, wanted: float, max_abs: float, max_delta: float) -> float:
     clamped = min(max(wanted, -max_abs), max_abs)
     return min(max(clamped, last - max_delta), last + max_delta)
+
+
+def load_robot_limits(path: str | Path) -> SafetyLimits:
+    """Safety limits from a robot profile YAML (`robot:` mapping)."""
+    try:
+        document = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as err:
+        raise ConfigError(f"cannot read robot profile {path}: {err}") from err
+    if not isinstance(document, Mapping) or not isinstance(document.get("robot"), Mapping):
+        raise ConfigError(f"robot profile {path} must hold a `robot:` mapping")
+    return SafetyLimits.from_mapping(document["robot"])

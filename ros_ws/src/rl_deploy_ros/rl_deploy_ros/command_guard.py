@@ -12,7 +12,7 @@ from std_srvs.srv import SetBool
 
 from rl_deploy.errors import RlDeployError
 from rl_deploy.guard import GuardConfig, GuardIO, GuardStep
-from rl_deploy.pipeline import load_robot_limits
+from rl_deploy.safety import load_robot_limits
 from rl_deploy_ros import host
 from rl_deploy_ros.params import GUARD_SPECS
 

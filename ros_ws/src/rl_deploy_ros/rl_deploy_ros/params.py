@@ -151,6 +151,8 @@ PIPELINE_DESCRIPTIONS = {
     "timeouts.pose_s": "s; an older pose gives zero commands.",
     "pose_source": "Message type of the pose topic: amcl, pose_stamped, odometry or tf.",
     "sync_slop_s": "s; depth and mask stamps closer than this form one frame set.",
+    "depth_min_valid_fraction": "Depth frames with fewer valid pixels (finite, > 0) than this "
+    "fraction are refused: zero command and a WARN on /diagnostics.",
     "arm_command_type": "joint_trajectory (JointTrajectoryController) or float64_multi_array "
     "(forward position controller).",
     "cmd_vel_stamped": "Publish TwistStamped instead of Twist.",

@@ -20,9 +20,10 @@ from rl_deploy.bench.schedule import period_jitter_ms, run_schedule, stream_rate
 from rl_deploy.bench.world import SyntheticWorld
 from rl_deploy.config import PipelineConfig
 from rl_deploy.perception.runner import YoloSegRunner
-from rl_deploy.pipeline import Pipeline, load_robot_limits
+from rl_deploy.pipeline import Pipeline
 from rl_deploy.policy import Policy
 from rl_deploy.replay.synthetic import SyntheticBagSpec
+from rl_deploy.safety import load_robot_limits
 
 AROUND_NETWORKS_TARGET = 0.10  # of the per-frame time, in-process
 DDS_TARGET = 1.3  # DDS p99 / in-process p99
