@@ -86,9 +86,8 @@ def test_commands_at_card_rate_within_limits_with_headers(start_node, probe, bag
         abs(lin) <= LIMITS["linear"] and abs(ang) <= LIMITS["angular"] for _, lin, ang in window
     )
     assert any(lin != 0.0 or ang != 0.0 for _, lin, ang in window), "the policy drove"
-    # Outputs carry the header of the depth frame they were computed from.
-    depth = [codec.decode(m.data, IMAGE).header for m in probe.messages(DEPTH)]
-    depth_stamps = {codec.stamp_to_ns(header.stamp) for header in depth}
+    # Outputs carry the header of the depth frame they were computed from. Outputs are taken
+    # before depth, so every output's frame is already among the depth frames received.
     arm = probe.messages("/rl_deploy/arm_command", window_start)
     arm_stamps = {
         codec.stamp_to_ns(codec.decode(m.data, JOINT_TRAJECTORY).header.stamp) for m in arm
@@ -96,6 +95,8 @@ def test_commands_at_card_rate_within_limits_with_headers(start_node, probe, bag
     masks = [
         codec.decode(m.data, IMAGE) for m in probe.messages("/rl_deploy/target_mask", window_start)
     ]
+    depth = [codec.decode(m.data, IMAGE).header for m in probe.messages(DEPTH)]
+    depth_stamps = {codec.stamp_to_ns(header.stamp) for header in depth}
     assert len(masks) >= 10
     mask_stamps = {codec.stamp_to_ns(mask.header.stamp) for mask in masks}
     assert mask_stamps <= depth_stamps
