@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import logging
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -22,6 +23,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "policy": ("rl_deploy.bench.policy", "policy step vs the bare ONNX Runtime run"),
     "e2e": ("rl_deploy.bench.e2e", "camera stamp to command: per stage, p50/p99, jitter"),
     "replay": ("rl_deploy.bench.replay", "replay speed of a 30 Hz 640x480 RGB-D bag"),
+    "faults": ("rl_deploy.bench.faults", "fault injection trials: time to a zero command"),
 }
 # Benchmarks with their own command line: name → (module, function, arguments added, help).
 DELEGATED: dict[str, tuple[str, str, tuple[str, ...], str]] = {
@@ -49,8 +51,14 @@ def bench_main(argv: list[str]) -> int:
     )
     parser.add_argument("--pretty", action="store_true", help="indented JSON")
     parser.add_argument("--no-machine", action="store_true", help="omit the machine description")
+    parser.add_argument("-v", "--verbose", action="store_true", help="the stack's warnings too")
     module.add_arguments(parser)
     args = parser.parse_args(argv[1:])
+    # Faults make the pipeline warn on purpose; stderr keeps errors unless asked for more.
+    logging.basicConfig(
+        level=logging.WARNING if args.verbose else logging.ERROR,
+        format="[%(levelname)s] %(name)s: %(message)s",
+    )
     try:
         result: dict[str, Any] = module.run(args)
     except (RlDeployError, ImportError) as err:

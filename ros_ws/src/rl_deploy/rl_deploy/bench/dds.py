@@ -1,12 +1,11 @@
-"""The DDS half of `bench e2e`: policy_node in its own process, fed and heard over Fast DDS.
+"""Real processes on real DDS for the benchmarks: nodes started as `ros2 run` would, and this
+process playing the robot (camera, joint states, pose) and listening to what the nodes publish.
 
-This process plays the robot (camera, joint states, pose, on the same schedule as the
-in-process run) and listens to the stamped command; rclpy is imported here only.
+rclpy is imported here only, inside functions: the runtime never imports it.
 """
 
 from __future__ import annotations
 
-import bisect
 import importlib
 import importlib.util
 import os
@@ -16,27 +15,24 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rl_deploy import codec
-from rl_deploy.bench.measure import summary
-from rl_deploy.bench.schedule import period_jitter_ms, run_schedule, stream_rates_ns
+from rl_deploy.bench.schedule import run_schedule, stream_rates_ns
 from rl_deploy.bench.world import SyntheticWorld
-from rl_deploy.codec.typestore import DIAGNOSTIC_ARRAY, TWIST_STAMPED
 from rl_deploy.config import PipelineConfig
 from rl_deploy.errors import ConfigError
-from rl_deploy.replay.synthetic import SyntheticBagSpec
 
 NODE_SOURCE = Path("ros_ws/src/rl_deploy_ros")  # used when rl_deploy_ros is not installed
 START_TIMEOUT_S = 90.0  # model loading and discovery on a busy 2-core machine
-_NODE_MAIN = "import sys; from rl_deploy_ros.policy_node import main; sys.exit(main())"
+TRANSPORTS = "FASTDDS_BUILTIN_TRANSPORTS"
+_MAIN = "import sys; from rl_deploy_ros.{node} import main; sys.exit(main())"
 
 
 def unavailable() -> str | None:
-    """Why the DDS run cannot happen here, or None."""
+    """Why nodes cannot be run here, or None."""
     if importlib.util.find_spec("rclpy") is None:
         return "rclpy is not installed (requirements/ros.txt)"
     if importlib.util.find_spec("rl_deploy_ros") is None and not NODE_SOURCE.is_dir():
@@ -44,75 +40,70 @@ def unavailable() -> str | None:
     return None
 
 
-def measure_dds(
-    config: PipelineConfig,
-    params_file: Path | None,
-    control_period_ns: int,
-    seconds: float,
-    spec: SyntheticBagSpec,
-    *,
-    required: bool,
-    camera_qos: str = "sensor_data",
-) -> dict[str, Any]:
-    """Stamp → command over DDS, p50/p99, and the intervals between commands as heard."""
-    problem = unavailable()
-    if problem is not None:
-        if required:
-            raise ConfigError(f"bench e2e --dds on: {problem}")
-        return {"skipped": problem}
-    domain_id = random.Random(os.getpid()).randrange(201, 232)  # tests use 1..200
+def new_domain_id() -> int:
+    return random.Random(os.getpid() ^ time.time_ns()).randrange(201, 232)  # tests: 1..200
+
+
+def ros_env(domain_id: int, *, udp_only: bool = False) -> dict[str, str]:
+    """This process's environment, isolated on one DDS domain of this machine.
+
+    udp_only: loopback UDP instead of Fast DDS's shared memory, for runs that SIGKILL nodes (a
+    killed reader's shared-memory port slows its writers until its lease runs out).
+    """
     env = dict(os.environ, ROS_DOMAIN_ID=str(domain_id), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
+    if udp_only:
+        env[TRANSPORTS] = "UDPv4"
     env.pop("ROS_LOCALHOST_ONLY", None)
     if importlib.util.find_spec("rl_deploy_ros") is None:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(NODE_SOURCE), env.get("PYTHONPATH")]))
-    overrides = {
-        "cmd_vel_stamped": "true",
-        "masks.source": config.masks.source,
-        "diagnostics_period_s": str(config.diagnostics_period_s),
-        "ros.qos.camera": camera_qos,
-    }
-    command = [sys.executable, "-c", _NODE_MAIN, "--ros-args"]
-    if params_file is not None:
-        command += ["--params-file", str(params_file)]
-    for key, value in overrides.items():
-        command += ["-p", f"{key}:={value}"]
-    world = SyntheticWorld(spec, config.topics, rgb=config.masks.source == "detector")
-    node = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    driver = _Driver(domain_id, config, world, reliable_camera=camera_qos != "sensor_data")
-    try:
-        driver.play_until(driver.heard_policy_command, START_TIMEOUT_S, node)
-        measured_from_ns = time.time_ns()
-        driver.play(seconds)
-        commands = driver.policy_commands(measured_from_ns)
-        heard_ns = driver.heard_ns(measured_from_ns)
-    finally:
-        driver.close()
-        log = _stop(node)
-    if not commands:
-        raise ConfigError(f"policy_node gave no policy-driven command over DDS; its log:\n{log}")
-    return {
-        "domain_id": domain_id,
-        "node": "policy_node (own process), masks " + config.masks.source,
-        "camera_qos": camera_qos,
-        "seconds": seconds,
-        "policy_commands": len(commands),
-        "total_ms": summary([(c.heard_ns - c.stamp_ns) / 1e6 for c in commands]),
-        "frame_age_at_tick_ms": summary([(c.tick_ns - c.stamp_ns) / 1e6 for c in commands]),
-        "tick_to_heard_ms": summary([(c.heard_ns - c.tick_ns) / 1e6 for c in commands]),
-        "command_interval_jitter_ms": summary(period_jitter_ms(heard_ns, control_period_ns)),
-    }
+    return env
 
 
-def _stop(node: subprocess.Popen[bytes]) -> str:
-    if node.poll() is None:
-        node.send_signal(signal.SIGINT)
-        try:
-            node.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            node.kill()
-            node.wait(timeout=10)
-    output = node.stdout.read() if node.stdout else b""
-    return output.decode(errors="replace")[-4000:]
+@dataclass
+class NodeProcess:
+    """One node in its own process; its output goes to a log file (a full pipe would block it)."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def kill(self) -> int:
+        """SIGKILL; returns when it was sent (time.time_ns)."""
+        killed_ns = time.time_ns()
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+        return killed_ns
+
+    def stop(self) -> str:
+        """SIGINT, then SIGKILL if it hangs; the tail of its log."""
+        if self.alive():
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        return self.log_path.read_text(errors="replace")[-4000:]
+
+
+def launch(node: str, ros_args: Sequence[str], env: dict[str, str], log_dir: Path) -> NodeProcess:
+    """rl_deploy_ros.<node>.main with `--ros-args ROS_ARGS`, from the working directory."""
+    log_path = log_dir / f"{node}-{time.monotonic_ns()}.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-c", _MAIN.format(node=node), "--ros-args", *ros_args],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    return NodeProcess(node, process, log_path)
+
+
+def parameters(values: dict[str, str]) -> list[str]:
+    return [item for key, value in values.items() for item in ("-p", f"{key}:={value}")]
 
 
 def message_class(msgtype: str) -> Any:
@@ -121,18 +112,17 @@ def message_class(msgtype: str) -> Any:
     return getattr(importlib.import_module(f"{package}.msg"), name)
 
 
-@dataclass(frozen=True)
-class HeardCommand:
-    stamp_ns: int  # camera frame it answers
-    tick_ns: int  # the node's control tick that computed it
-    heard_ns: int  # when it arrived here
-
-
-class _Driver:
-    """The robot side: publishes the world's streams as raw CDR and records stamped commands."""
+class RobotSide:
+    """Publishes the world's streams as raw CDR and records what arrives on listened topics."""
 
     def __init__(
-        self, domain_id: int, config: PipelineConfig, world: SyntheticWorld, reliable_camera: bool
+        self,
+        domain_id: int,
+        config: PipelineConfig,
+        world: SyntheticWorld,
+        *,
+        reliable_camera: bool = False,
+        udp_only: bool = False,
     ) -> None:
         import rclpy
         from rclpy.context import Context
@@ -141,16 +131,25 @@ class _Driver:
 
         from rl_deploy.pipeline import POSE_SOURCE_MSGTYPES
 
-        self.world, self.config = world, config
+        self.world = world
         self.context = Context()
-        rclpy.init(context=self.context, domain_id=domain_id)
-        self.node = rclpy.create_node("rl_deploy_bench_robot", context=self.context)
+        transports = os.environ.get(TRANSPORTS)
+        if udp_only:  # read when the DDS participant is created, below
+            os.environ[TRANSPORTS] = "UDPv4"
+        try:
+            rclpy.init(context=self.context, domain_id=domain_id)
+            self.node = rclpy.create_node("rl_deploy_bench_robot", context=self.context)
+        finally:
+            if transports is None:
+                os.environ.pop(TRANSPORTS, None)
+            else:
+                os.environ[TRANSPORTS] = transports
         topics = config.topics
-        camera = [topics.depth, topics.segmentation] + ([topics.rgb] if world.rgb else [])
         image = message_class("sensor_msgs/msg/Image")
         camera_qos = 10 if reliable_camera else qos_profile_sensor_data
         self._publishers = {
-            topic: self.node.create_publisher(image, topic, camera_qos) for topic in camera
+            topic: self.node.create_publisher(image, topic, camera_qos)
+            for topic, _ in world.camera(world.spec.start_ns)
         }
         state = {
             topics.joint_states: "sensor_msgs/msg/JointState",
@@ -159,20 +158,14 @@ class _Driver:
         for topic, msgtype in state.items():
             self._publishers[topic] = self.node.create_publisher(message_class(msgtype), topic, 10)
         self._lock = threading.Lock()
-        self._heard: list[tuple[int, bytes]] = []
-        self._camera_stamps: set[int] = set()
-        self._ticks: list[tuple[int, bytes]] = []
-        self.node.create_subscription(
-            message_class(TWIST_STAMPED), topics.cmd_vel, self._on_command, 10, raw=True
-        )
-        # The node stamps its diagnostics with the tick's time: when each command was computed.
-        self.node.create_subscription(
-            message_class(DIAGNOSTIC_ARRAY), topics.diagnostics, self._on_diagnostics, 10, raw=True
-        )
+        self._heard: dict[str, list[tuple[int, bytes]]] = {}
+        self.camera_stamps: set[int] = set()
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
         self._spinner = threading.Thread(target=self._spin, daemon=True)
         self._spinner.start()
+        self._player: threading.Thread | None = None
+        self._playing = threading.Event()
 
     def _spin(self) -> None:
         from rclpy.executors import ExternalShutdownException
@@ -182,19 +175,24 @@ class _Driver:
         except ExternalShutdownException:
             return
 
-    def _on_command(self, data: bytes) -> None:
-        heard_ns = time.time_ns()
-        with self._lock:
-            self._heard.append((heard_ns, data))
+    def listen(self, topic: str, msgtype: str) -> None:
+        """Record every message on `topic` with the time it was heard."""
+        self._heard.setdefault(topic, [])
 
-    def _on_diagnostics(self, data: bytes) -> None:
-        heard_ns = time.time_ns()
+        def on_message(data: bytes) -> None:
+            heard_ns = time.time_ns()
+            with self._lock:
+                self._heard[topic].append((heard_ns, data))
+
+        self.node.create_subscription(message_class(msgtype), topic, on_message, 10, raw=True)
+
+    def heard(self, topic: str, since_ns: int = 0) -> list[tuple[int, bytes]]:
         with self._lock:
-            self._ticks.append((heard_ns, data))
+            return [(t, data) for t, data in self._heard[topic] if t >= since_ns]
 
     def _publish(self, kind: str, _deadline_ns: int, woke_ns: int) -> None:
         if kind == "camera":
-            self._camera_stamps.add(woke_ns)
+            self.camera_stamps.add(woke_ns)
             messages = self.world.camera(woke_ns)
         elif kind == "joints":
             messages = [self.world.joints(woke_ns)]
@@ -204,51 +202,46 @@ class _Driver:
             self._publishers[topic].publish(data)
 
     def play(self, seconds: float) -> None:
+        """Publish every stream at its rate for `seconds` (stamps = publication time)."""
         start_ns = time.time_ns()
         rates = stream_rates_ns(self.world.spec)
-        run_schedule(
-            rates, dict.fromkeys(rates, start_ns), start_ns + round(seconds * 1e9), self._publish
-        )
+        end_ns = start_ns + round(seconds * 1e9)
+        run_schedule(rates, dict.fromkeys(rates, start_ns), end_ns, self._publish)
 
     def play_until(
-        self, ready: Callable[[], bool], timeout_s: float, node: subprocess.Popen[bytes]
+        self, ready: Callable[[], bool], nodes: Sequence[NodeProcess], what: str
     ) -> None:
-        deadline = time.monotonic() + timeout_s
+        """Play until `ready()`; ConfigError with the logs if a node dies or time runs out."""
+        deadline = time.monotonic() + START_TIMEOUT_S
         while not ready():
-            if node.poll() is not None:
-                raise ConfigError(f"policy_node exited with {node.returncode}: {_stop(node)}")
-            if time.monotonic() > deadline:
-                raise ConfigError(f"no policy command over DDS in {timeout_s} s: {_stop(node)}")
-            self.play(0.5)
+            dead = [node for node in nodes if not node.alive()]
+            if dead or time.monotonic() > deadline:
+                logs = "\n".join(f"--- {n.name}:\n{n.stop()}" for n in nodes)
+                cause = f"{dead[0].name} exited" if dead else f"{START_TIMEOUT_S} s passed"
+                raise ConfigError(f"waiting for {what}: {cause}\n{logs}")
+            self.play(0.25)
 
-    def policy_commands(self, since_ns: int) -> list[HeardCommand]:
-        """Commands that answer a camera frame (a zero command carries its tick time instead),
-        each with the tick that computed it."""
-        with self._lock:
-            heard = [(t, data) for t, data in self._heard if t >= since_ns]
-            ticks = sorted(
-                codec.stamp_to_ns(codec.decode(data, DIAGNOSTIC_ARRAY).header.stamp)
-                for _, data in self._ticks
-            )
-        found = []
-        for heard_ns, data in heard:
-            stamp_ns = codec.stamp_to_ns(codec.decode(data, TWIST_STAMPED).header.stamp)
-            index = bisect.bisect_right(ticks, heard_ns) - 1
-            if stamp_ns in self._camera_stamps and index >= 0:
-                found.append(HeardCommand(stamp_ns, ticks[index], heard_ns))
-        return found
+    def start_playing(self) -> None:
+        """Play in a background thread until stop_playing()."""
+        self._playing.set()
 
-    def heard_policy_command(self) -> bool:
-        return bool(self.policy_commands(0))
+        def loop() -> None:
+            while self._playing.is_set():
+                self.play(0.25)
 
-    def heard_ns(self, since_ns: int) -> list[int]:
-        """When each command was heard, policy-driven or zero."""
-        with self._lock:
-            return [t for t, _ in self._heard if t >= since_ns]
+        self._player = threading.Thread(target=loop, daemon=True)
+        self._player.start()
+
+    def stop_playing(self) -> None:
+        self._playing.clear()
+        if self._player is not None:
+            self._player.join(timeout=5)
+            self._player = None
 
     def close(self) -> None:
         import rclpy
 
+        self.stop_playing()
         self.executor.shutdown(timeout_sec=1.0)
         self.node.destroy_node()  # type: ignore[no-untyped-call]
         rclpy.shutdown(context=self.context)

@@ -111,7 +111,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         )
     }
     if args.dds != "off":
-        from rl_deploy.bench.dds import measure_dds
+        from rl_deploy.bench.e2e_dds import measure_dds
 
         dds = measure_dds(
             config,
@@ -134,9 +134,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def bench_config(path: Path | None, masks: str) -> PipelineConfig:
     """The given config (default: the built-in one) with stamped commands and the mask source."""
     config = PipelineConfig.from_yaml(path) if path else PipelineConfig()
-    if not config.resolve(config.policy.card).exists() and Path(config.policy.card).exists():
-        # policy_node takes relative paths from the working directory when they exist there
-        config = dataclasses.replace(config, base_dir=".")
     source = masks
     if masks == "auto":
         detector_model = config.resolve(config.detector.model)

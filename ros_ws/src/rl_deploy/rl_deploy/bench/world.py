@@ -6,7 +6,7 @@ an hour of 30 Hz input costs encoding only, and every message is new bytes as on
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,9 +48,12 @@ class SyntheticWorld:
         topics: TopicsConfig | None = None,
         frames: int = 10,
         rgb: bool = True,
+        mask_topics: Mapping[str, int] | None = None,
     ) -> None:
         spec = spec or SyntheticBagSpec()
         self.spec, self.topics, self.rgb = spec, topics or TopicsConfig(), rgb
+        # topic → class id: one mono8 mask per topic, as a separate perception_node publishes
+        self.mask_topics = dict(mask_topics or {})
         rng = np.random.default_rng(spec.seed)
         self.depth_m: list[npt.NDArray[np.float32]] = []
         self.class_ids: list[npt.NDArray[np.uint8]] = []
@@ -83,15 +86,22 @@ class SyntheticWorld:
         ]
         if self.rgb:
             images.append((self.topics.rgb, self._rgb[index], "rgb8"))
+        for topic, class_id in self.mask_topics.items():
+            mask_u8 = (self.class_ids[index] == class_id).view(np.uint8) * np.uint8(255)
+            images.append((topic, mask_u8, "mono8"))
         return [
             (topic, codec.encode(codec.array_to_image(pixels, enc, stamp_ns, _CAMERA_FRAME), IMAGE))
             for topic, pixels, enc in images
         ]
 
-    def joints(self, stamp_ns: int) -> tuple[str, bytes]:
-        return self.topics.joint_states, codec.encode(
-            _joint_state(self.spec, stamp_ns), JOINT_STATE
-        )
+    def joints(
+        self, stamp_ns: int, overrides: Mapping[str, float] | None = None
+    ) -> tuple[str, bytes]:
+        """Joint states; `overrides` sets some positions (m or rad) by joint name."""
+        msg = _joint_state(self.spec, stamp_ns)
+        for name, position in (overrides or {}).items():
+            msg.position[list(msg.name).index(name)] = position
+        return self.topics.joint_states, codec.encode(msg, JOINT_STATE)
 
     def pose(self, stamp_ns: int) -> list[tuple[str, bytes]]:
         messages = _pose_messages(self.spec, self.topics, self.pose_at(stamp_ns), stamp_ns)
