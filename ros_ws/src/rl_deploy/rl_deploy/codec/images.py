@@ -170,6 +170,8 @@ def rgb_from_image(msg: Any) -> npt.NDArray[np.uint8]:
             f"Image encoding {encoding!r} cannot be shown as RGB (colour/mono: {sorted(_TO_RGB)})"
         )
     image = image_to_array(msg)
+    if image.size == 0:  # OpenCV asserts on empty input; nothing to show or detect in anyway
+        raise DecodeError(f"Image ({encoding!r}) has no pixels: {msg.width}x{msg.height}")
     if encoding == "mono16":
         image = (image >> 8).astype(np.uint8)  # keep the 8 most significant bits
     code = _TO_RGB[encoding]
