@@ -24,6 +24,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "e2e": ("rl_deploy.bench.e2e", "camera stamp to command: per stage, p50/p99, jitter"),
     "replay": ("rl_deploy.bench.replay", "replay speed of a 30 Hz 640x480 RGB-D bag"),
     "faults": ("rl_deploy.bench.faults", "fault injection trials: time to a zero command"),
+    "fuzz": ("rl_deploy.bench.fuzz", "random and corrupted inputs for N seconds"),
 }
 # Benchmarks with their own command line: name → (module, function, arguments added, help).
 DELEGATED: dict[str, tuple[str, str, tuple[str, ...], str]] = {
