@@ -25,6 +25,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "replay": ("rl_deploy.bench.replay", "replay speed of a 30 Hz 640x480 RGB-D bag"),
     "faults": ("rl_deploy.bench.faults", "fault injection trials: time to a zero command"),
     "fuzz": ("rl_deploy.bench.fuzz", "random and corrupted inputs for N seconds"),
+    "soak": ("rl_deploy.bench.soak", "long accelerated run: RSS growth and latency drift"),
 }
 # Benchmarks with their own command line: name → (module, function, arguments added, help).
 DELEGATED: dict[str, tuple[str, str, tuple[str, ...], str]] = {
