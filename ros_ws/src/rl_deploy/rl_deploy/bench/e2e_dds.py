@@ -61,6 +61,7 @@ def measure_dds(
             "cmd_vel_stamped": "true",
             "masks.source": config.masks.source,
             "diagnostics_period_s": str(config.diagnostics_period_s),
+            "detector.intra_op_threads": str(config.detector.intra_op_threads),
             "ros.qos.camera": camera_qos,
         }
     )

@@ -92,6 +92,8 @@ def machine() -> dict[str, Any]:
         "numpy": np.__version__,
         "onnxruntime": ort.__version__,
         "onnxruntime_providers": ort.get_available_providers(),
+        # other work on the machine while measuring: runnable tasks averaged over 1, 5, 15 min
+        "load_average": [round(v, 2) for v in os.getloadavg()],
     }
 
 

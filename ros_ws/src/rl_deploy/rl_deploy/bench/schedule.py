@@ -29,18 +29,21 @@ def run_schedule(
     handle: Callable[[str, int, int], None],
 ) -> None:
     """Call handle(kind, deadline_ns, woke_ns) for each periodic event, in deadline order, until
-    `end_ns`; a late event runs late and is never skipped (a timer's fixed grid)."""
+    `end_ns`. Like an rcl timer, an event that fell behind by whole periods skips them: a busy
+    machine gets fewer ticks and frames, never a backlog replayed in a burst."""
     next_ns = dict(first_ns)
     while True:
         kind = min(next_ns, key=lambda name: next_ns[name])
         deadline_ns = next_ns[kind]
         if deadline_ns >= end_ns:
             return
-        next_ns[kind] += periods_ns[kind]
         delay_s = (deadline_ns - time.time_ns()) / 1e9
         if delay_s > 0:
             time.sleep(delay_s)
-        handle(kind, deadline_ns, time.time_ns())
+        woke_ns = time.time_ns()
+        period_ns = periods_ns[kind]
+        next_ns[kind] = deadline_ns + ((woke_ns - deadline_ns) // period_ns + 1) * period_ns
+        handle(kind, deadline_ns, woke_ns)
 
 
 def period_jitter_ms(times_ns: Sequence[int], period_ns: int) -> list[float]:
