@@ -50,6 +50,7 @@ setup(
             f"perception_node = {PACKAGE}.perception_node:main",
             f"stack_node = {PACKAGE}.stack_node:main",
             f"bag_play = {PACKAGE}.bag_play:main",
+            f"sim_node = {PACKAGE}.sim_node:main",
         ]
     },
 )

@@ -29,6 +29,16 @@ DELEGATED: dict[str, tuple[str, str, str]] = {
         "train the example detector on synthetic images (needs the export extra)",
     ),
     "bench": ("rl_deploy.bench", "bench_main", "benchmarks and fault trials, JSON on stdout"),
+    "sim": (
+        "rl_deploy.sim.evaluate",
+        "sim_main",
+        "closed-loop episodes in the MuJoCo simulator through the stack (gt, stack or dds)",
+    ),
+    "sim-dataset": (
+        "rl_deploy.sim.dataset",
+        "dataset_main",
+        "render detector training data (RGB + instance masks, YOLO-seg layout) in the simulator",
+    ),
 }
 
 

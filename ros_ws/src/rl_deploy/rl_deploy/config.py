@@ -83,6 +83,17 @@ class TimeoutsConfig:
 
 
 @dataclass(frozen=True)
+class DriftConfig:
+    """Observation drift against the card's training statistics (rl_deploy.drift)."""
+
+    window: int = 100  # control steps in the live window (10 s at 10 Hz)
+    min_frames: int = 30  # no score before this many steps: a few frames say little
+    # Score above which /diagnostics reports WARN. Measured in the example room with the
+    # trained example policy: nominal runs stay below it, a camera tilted 10 degrees scores above.
+    threshold: float = 0.5
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     robot_profile: str = "config/robots/diff_drive_arm.yaml"
@@ -91,6 +102,7 @@ class PipelineConfig:
     detector: DetectorConfig = field(default_factory=DetectorConfig)  # masks.source: detector
     frames: FramesConfig = field(default_factory=FramesConfig)
     timeouts: TimeoutsConfig = field(default_factory=TimeoutsConfig)
+    drift: DriftConfig = field(default_factory=DriftConfig)
     pose_source: PoseSource = "amcl"
     sync_slop_s: float = 0.05  # depth/mask/rgb stamps closer than this form one frame set
     # A depth frame with fewer valid pixels (finite, > 0) than this is garbage: zero command.
@@ -150,9 +162,15 @@ class PipelineConfig:
             ("timeouts.camera_s", self.timeouts.camera_s),
             ("timeouts.joints_s", self.timeouts.joints_s),
             ("timeouts.pose_s", self.timeouts.pose_s),
+            ("drift.threshold", self.drift.threshold),
         ):
             if not math.isfinite(value) or value <= 0:
                 raise ConfigError(f"{key} must be a finite number > 0, got {value!r}")
+        if not 1 <= self.drift.min_frames <= self.drift.window:
+            raise ConfigError(
+                f"drift.min_frames ({self.drift.min_frames}) must be in [1, drift.window "
+                f"({self.drift.window})]"
+            )
 
 
 Config = TypeVar("Config")

@@ -33,6 +33,7 @@ from rl_deploy.codec.typestore import (
 )
 from rl_deploy.command import Command
 from rl_deploy.config import PipelineConfig
+from rl_deploy.drift import DriftMonitor, drift_status
 from rl_deploy.errors import ConfigError, RlDeployError
 from rl_deploy.geometry import Pose2D
 from rl_deploy.io import Output
@@ -122,6 +123,7 @@ class Pipeline:
         self._mask_source = make_mask_source(config, self._needed_classes(), detector)
         self._joint_names = tuple(dict.fromkeys((*card.joint_names, *self.arm_joint_names)))
         self.stats = PipelineStats()
+        self.drift = DriftMonitor(card, config.drift)  # live inputs vs the card's statistics
         self.last_tick: TickRecord | None = None
         self._log = RateLimitedLog(logger)
         self._depth: FrameBuffer[npt.NDArray[np.float32]] = FrameBuffer()
@@ -324,6 +326,7 @@ class Pipeline:
         except RlDeployError as err:
             return "policy_error", str(err), Command(), target_mask
         stage_ms.update(step.timings_ms)
+        self.drift.update(step.feeds)
         if not step.command.is_finite():
             detail = f"policy produced a non-finite command {step.command}"
             return "nonfinite", detail, Command(), target_mask
@@ -403,6 +406,9 @@ class Pipeline:
             hardware_id=self.policy.card.name,
             values=values,
         )
-        array = codec.diagnostic_array(now_ns, [status])
+        statuses = [status]
+        if self.drift.inputs:
+            statuses.append(drift_status(self.drift, self.policy.card.name))
+        array = codec.diagnostic_array(now_ns, statuses)
         topic = self.config.topics.diagnostics
         return [Output(topic, DIAGNOSTIC_ARRAY, codec.encode(array, DIAGNOSTIC_ARRAY))]

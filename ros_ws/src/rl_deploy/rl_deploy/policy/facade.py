@@ -6,8 +6,8 @@ Hosts call `Policy.load(card)`, `reset(start_pose)` at each episode start, then 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +30,7 @@ class PolicyStep:
     action: npt.NDArray[np.float32]  # (card.action_size,) raw action vector (next prev_action)
     outputs: dict[str, npt.NDArray[np.generic]]  # every ONNX output by name
     timings_ms: dict[str, float]  # 'observation', 'inference', 'decode'
+    feeds: Mapping[str, npt.NDArray[np.generic]] = field(default_factory=dict)  # network inputs
 
 
 class Policy:
@@ -79,4 +80,5 @@ class Policy:
                 "inference": (inferred - built) * 1e3,
                 "decode": (decoded - inferred) * 1e3,
             },
+            feeds=feeds,
         )

@@ -252,14 +252,14 @@ def _sample_start(
         x = target_x - distance * math.cos(approach)
         y = target_y - distance * math.sin(approach)
         pose = Pose2D(x, y, approach - bearing)
-        if not _robot_clear(scene, object_xy, Circle(x, y, robot.base.radius_m)):
+        if not robot_clear(scene, object_xy, Circle(x, y, robot.base.radius_m)):
             continue
         if in_view(robot.camera, pose, (target_x, target_y, target_z), margin_px=8.0):
             return Pose2D(x, y, wrap_angle(pose.yaw))
     return None
 
 
-def _robot_clear(scene: SceneSpec, object_xy: npt.NDArray[np.float64], base: Circle) -> bool:
+def robot_clear(scene: SceneSpec, object_xy: npt.NDArray[np.float64], base: Circle) -> bool:
     if not circle_inside_rect(base, room_rect(scene), ROBOT_CLEARANCE_M):
         return False
     if any(circle_hits_rect(base, furniture_rect(f), ROBOT_CLEARANCE_M) for f in scene.furniture):

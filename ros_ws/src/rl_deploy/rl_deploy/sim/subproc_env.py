@@ -42,6 +42,8 @@ def _serve(
                 connection.send(envs.reset())
             elif command == "step":
                 connection.send(envs.step(payload))
+            elif command == "expert":
+                connection.send(envs.expert_actions())
             elif command == "close":
                 break
     finally:
@@ -105,6 +107,12 @@ class SubprocVecReachEnv:
             np.concatenate([result[2] for result in results]),
             infos,
         )
+
+    def expert_actions(self) -> FloatArray:
+        """(num_envs, 5) the scripted expert's actions for the observations `step` returned."""
+        for connection in self._connections:
+            connection.send(("expert", None))
+        return np.concatenate([connection.recv() for connection in self._connections])
 
     def close(self) -> None:
         for connection in self._connections:

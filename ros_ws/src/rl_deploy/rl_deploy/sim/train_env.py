@@ -165,6 +165,12 @@ class ReachEnv:
             "steps": self._steps,
         }
 
+    def expert_action(self) -> npt.NDArray[np.float64]:
+        """The scripted expert's (5,) action for the current state: labels for imitation."""
+        from rl_deploy.sim.expert import expert_action  # expert imports this module's scales
+
+        return expert_action(self.world)
+
     def close(self) -> None:
         self.renderer.close()
 
@@ -209,6 +215,10 @@ class VecReachEnv:
             np.array(dones, dtype=bool),
             infos,
         )
+
+    def expert_actions(self) -> FloatArray:
+        """(num_envs, 5) the scripted expert's actions for the observations `step` returned."""
+        return np.stack([env.expert_action() for env in self.envs]).astype(np.float32)
 
     def close(self) -> None:
         for env in self.envs:

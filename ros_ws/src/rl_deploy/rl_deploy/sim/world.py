@@ -95,6 +95,19 @@ class SimWorld:
         self.layout = layout
         mujoco.mj_forward(model, data)
 
+    def place_robot(self, pose: Pose2D, arm_positions: npt.ArrayLike | None = None) -> None:
+        """Teleport the base (and set the arm joints, in `arm_joint_names` order) at rest: for
+        rendering views (detector data), not for episodes, which only move by commands."""
+        data = self.data
+        data.qpos[self._base_qpos] = (pose.x, pose.y, pose.yaw)
+        if arm_positions is not None:
+            positions = np.asarray(arm_positions, dtype=np.float64).reshape(-1)
+            lows = [spec.lower for spec in self._arm_specs]
+            highs = [spec.upper for spec in self._arm_specs]
+            data.qpos[self._arm_qpos] = np.clip(positions, lows, highs)
+        data.qvel[:] = 0.0
+        mujoco.mj_forward(self.model, data)
+
     # --- commands -------------------------------------------------------------------------
     def set_base_command(self, linear_mps: float, angular_rps: float) -> None:
         base = self.scene.robot.base

@@ -1,0 +1,139 @@
+"""Observation drift: the policy's live inputs against the training statistics in its card.
+
+Over a sliding window of recent control steps, each input's live mean and spread are compared
+with the card's; the score says how far they moved, in units of the training spread.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from rl_deploy import codec
+from rl_deploy.config import DriftConfig
+from rl_deploy.policy.card import PolicyCard, Statistics
+
+
+@dataclass(frozen=True)
+class DriftScore:
+    """One input's drift over the live window (its worst element for vector inputs)."""
+
+    name: str
+    score: float  # |mean_shift| + |ln(std_ratio)|
+    mean_shift: float  # (live mean - training mean) / training std
+    std_ratio: float  # live std / training std
+    out_of_range: float  # fraction of live values outside the training [min, max]
+    frames: int  # control steps in the window
+
+
+class _Window:
+    """Per-frame sums of one input, so the window's moments cost O(elements) per step."""
+
+    def __init__(self, stats: Statistics, frame_size: int, length: int) -> None:
+        self.per_element = len(stats.mean) > 1
+        width = frame_size if self.per_element else 1
+        self.mean = np.broadcast_to(np.asarray(stats.mean, np.float64), (width,))
+        self.std = np.broadcast_to(np.asarray(stats.std, np.float64), (width,))
+        self.low = np.broadcast_to(np.asarray(stats.min, np.float64), (width,))
+        self.high = np.broadcast_to(np.asarray(stats.max, np.float64), (width,))
+        self.frames: deque[tuple[npt.NDArray[np.float64], ...]] = deque(maxlen=length)
+        self.count_per_frame = 1 if self.per_element else frame_size
+
+    def push(self, value: npt.NDArray[np.generic]) -> None:
+        data = np.asarray(value, dtype=np.float64).reshape(-1)
+        if self.per_element:
+            outside = (data < self.low) | (data > self.high)
+            self.frames.append((data, data**2, outside.astype(np.float64)))
+        else:
+            outside = (data < self.low[0]) | (data > self.high[0])
+            self.frames.append(
+                (np.array([data.sum()]), np.array([(data**2).sum()]), np.array([outside.sum()]))
+            )
+
+    def score(self, name: str) -> DriftScore:
+        sums = np.sum([frame[0] for frame in self.frames], axis=0)
+        squares = np.sum([frame[1] for frame in self.frames], axis=0)
+        outside = np.sum([frame[2] for frame in self.frames], axis=0)
+        count = len(self.frames) * self.count_per_frame
+        mean = sums / count
+        std = np.sqrt(np.maximum(squares / count - mean**2, 0.0))
+        shift = (mean - self.mean) / self.std
+        # A constant live input against a varying training one is itself a drift: floor the
+        # ratio instead of taking log(0).
+        ratio = np.maximum(std, 1e-6) / self.std
+        scores = np.abs(shift) + np.abs(np.log(ratio))
+        worst = int(np.argmax(scores))
+        return DriftScore(
+            name=name,
+            score=float(scores[worst]),
+            mean_shift=float(shift[worst]),
+            std_ratio=float(ratio[worst]),
+            out_of_range=float(outside.sum() / (count * len(scores))),
+            frames=len(self.frames),
+        )
+
+
+class DriftMonitor:
+    """Feed it the network inputs of each control step; ask for per-input scores."""
+
+    def __init__(self, card: PolicyCard, config: DriftConfig | None = None) -> None:
+        self.config = config or DriftConfig()
+        self._windows = {
+            spec.name: _Window(spec.statistics, spec.frame_size, self.config.window)
+            for spec in card.inputs
+            if spec.statistics is not None and spec.history == 1
+        }
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """Inputs monitored: those whose card entry has statistics."""
+        return tuple(self._windows)
+
+    def update(self, feeds: Mapping[str, npt.NDArray[np.generic]]) -> None:
+        for name, window in self._windows.items():
+            value = feeds.get(name)
+            if value is not None:
+                window.push(value)
+
+    def reset(self) -> None:
+        for window in self._windows.values():
+            window.frames.clear()
+
+    def scores(self) -> dict[str, DriftScore]:
+        """Scores of the inputs with at least `min_frames` steps in their window."""
+        return {
+            name: window.score(name)
+            for name, window in self._windows.items()
+            if len(window.frames) >= self.config.min_frames
+        }
+
+    def drifting(self) -> list[DriftScore]:
+        """Inputs whose score is above the threshold, worst first."""
+        over = [s for s in self.scores().values() if s.score > self.config.threshold]
+        return sorted(over, key=lambda s: -s.score)
+
+
+DRIFT_STATUS_NAME = "rl_deploy: observation drift"
+
+
+def drift_status(monitor: DriftMonitor, hardware_id: str) -> codec.DiagnosticStatusData:
+    """The /diagnostics entry: WARN naming the inputs above the threshold, a score per input."""
+    scores = monitor.scores()
+    over = monitor.drifting()
+    values = {f"drift {name}": f"{score.score:.3f}" for name, score in scores.items()}
+    values |= {f"out_of_range {name}": f"{s.out_of_range:.4f}" for name, s in scores.items()}
+    values["threshold"] = f"{monitor.config.threshold:g}"
+    if over:
+        listed = ", ".join(f"{s.name} {s.score:.2f}" for s in over)
+        level, message = codec.DiagnosticLevel.WARN, f"inputs drifted from training: {listed}"
+    elif scores:
+        level, message = codec.DiagnosticLevel.OK, "inputs match the training statistics"
+    else:
+        level, message = codec.DiagnosticLevel.OK, "collecting observations"
+    return codec.DiagnosticStatusData(
+        name=DRIFT_STATUS_NAME, level=level, message=message, hardware_id=hardware_id, values=values
+    )
