@@ -45,7 +45,10 @@ unit: venv
 
 test: lint typecheck unit
 
-demo: venv
+# A few closed-loop episodes of the example policy in the MuJoCo room through the whole stack
+# (detector, policy, safety), recorded as bags and replayed with `rl-deploy replay`: the reports
+# are demo_out/sim/report.html and demo_out/replay/*/report.html.
+demo: sysdeps venv
 	$(BIN)/rl-deploy demo --out demo_out
 
 # colcon build of ros_ws into ros_ws/install (the DDS tests build their own copy in a temporary

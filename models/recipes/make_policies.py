@@ -1,7 +1,9 @@
-"""Build the shipped policy models (random, seeded weights) with their policy cards.
+"""Build the shipped random-weight policy models (seeded) with their policy cards.
 
-    python models/recipes/make_policies.py            # writes models/*.onnx and models/*.yaml
+    python models/recipes/make_policies.py            # writes models/ovmm_nav.onnx and .yaml
     python models/recipes/make_policies.py --check    # rebuilds in a temp dir, compares bytes
+
+example_reach is trained, not generated: models/recipes/train_example_reach.py.
 
 Graphs are written with onnx.helper (no torch). The training statistics in the cards are
 placeholders computed from synthetic observations run through the real ObservationBuilder.
@@ -133,94 +135,6 @@ def visual_encoder(g: Graph, image: str, channels: int, widths: list[int], out: 
     x = g.conv("enc.conv3", x, (widths[1], widths[2]), 3, 2)  # 8x10
     x = g.op("Flatten", [x], "enc.flat", axis=1)
     return g.dense("enc.fc", x, (widths[2] * 8 * 10, out), "Relu")
-
-
-# --- example_reach ------------------------------------------------------------------------------
-
-
-def example_reach_card() -> dict[str, Any]:
-    return {
-        "name": "example_reach",
-        "version": "0.1.0",
-        "onnx": "example_reach.onnx",
-        "control_rate_hz": 10.0,
-        "joint_names": ["joint_lift", "joint_arm", "joint_wrist_yaw"],
-        "target_classes": ["cup", "bottle", "bowl"],
-        "inputs": [
-            {
-                "name": "depth",
-                "source": "depth",
-                "shape": [1, 1, 120, 160],
-                "dtype": "float32",
-                "resize": DEPTH_RESIZE,
-                "depth": {
-                    "invalid_values": [0.0],
-                    "fill_m": 0.0,
-                    "min_m": 0.0,
-                    "max_m": 10.0,
-                    "scale": 0.1,
-                },
-            },
-            {
-                "name": "target_mask",
-                "source": "target_mask",
-                "shape": [1, 1, 120, 160],
-                "dtype": "float32",
-                "resize": MASK_RESIZE,
-            },
-            {
-                "name": "pose",
-                "source": "relative_pose",
-                "shape": [1, 3],
-                "dtype": "float32",
-                "components": ["x", "y", "yaw"],
-            },
-            {"name": "joints", "source": "joints", "shape": [1, 3], "dtype": "float32"},
-            {"name": "prev_action", "source": "prev_action", "shape": [1, 5], "dtype": "float32"},
-        ],
-        "outputs": [{"name": "action", "shape": [1, 5], "dtype": "float32"}],
-        "decoding": {
-            "base": {
-                "type": "continuous",
-                "output": "action",
-                "fields": ["linear_x", "angular_z"],
-                "indices": [0, 1],
-                "scale": [0.3, 0.8],
-                "clip": [[-0.3, 0.3], [-0.8, 0.8]],
-            },
-            "arm": {
-                "type": "continuous",
-                "output": "action",
-                "mode": "absolute",
-                "joints": ["joint_lift", "joint_arm", "joint_wrist_yaw"],
-                "indices": [2, 3, 4],
-                "scale": [0.4, 0.25, 1.5],
-                "offset": [0.6, 0.25, 0.0],
-                "clip": [[0.2, 1.0], [0.0, 0.5], [-1.5, 1.5]],
-            },
-        },
-    }
-
-
-def example_reach_graph() -> onnx.ModelProto:
-    g = Graph(seed=20240601)
-    image = g.op("Concat", ["depth", "target_mask"], "image", axis=1)
-    visual = visual_encoder(g, image, 2, [8, 16, 16], 64)
-    x = g.op("Concat", [visual, "pose", "joints", "prev_action"], "features", axis=1)
-    x = g.dense("mlp.fc1", x, (64 + 3 + 3 + 5, 64), "Tanh")
-    g.dense("mlp.fc2", x, (64, 5), "Tanh", out="action")  # tanh: actions in [-1, 1]
-    return g.model(
-        "example_reach",
-        [
-            ("depth", [1, 1, 120, 160]),
-            ("target_mask", [1, 1, 120, 160]),
-            ("pose", [1, 3]),
-            ("joints", [1, 3]),
-            ("prev_action", [1, 5]),
-        ],
-        [("action", [1, 5])],
-        "Reach a target object: depth + target mask + pose + joints -> tanh action (5).",
-    )
 
 
 # --- ovmm_nav -----------------------------------------------------------------------------------
@@ -479,7 +393,6 @@ HEADER = """\
 """
 
 RECIPES: dict[str, tuple[Callable[[], dict[str, Any]], Callable[[], onnx.ModelProto], str]] = {
-    "example_reach": (example_reach_card, example_reach_graph, "reach a target, random weights"),
     "ovmm_nav": (
         ovmm_nav_card,
         ovmm_nav_graph,

@@ -117,19 +117,10 @@ def _make_bag(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    """Generate a bag, replay it through the example policy, and write the report."""
-    import shutil
+    """Closed-loop episodes in the simulator through the stack, recorded and replayed."""
+    from rl_deploy.sim.demo import run_demo
 
-    from rl_deploy.replay import SyntheticBagSpec, replay, write_report, write_synthetic_bag
-
-    out: Path = args.out
-    shutil.rmtree(out / "input_bag", ignore_errors=True)
-    bag = write_synthetic_bag(out / "input_bag", SyntheticBagSpec(seconds=10.0))
-    result = replay(bag, out / "replay", PipelineConfig())
-    report = write_report(result, out / "replay" / "report.html")
-    print(json.dumps(result.summary, indent=2))
-    print(f"report: {report}")
-    return EXIT_OK
+    return run_demo(args.out)
 
 
 if __name__ == "__main__":
