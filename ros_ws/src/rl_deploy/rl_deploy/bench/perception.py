@@ -44,15 +44,26 @@ def _stats(times_s: list[float]) -> tuple[float, float]:
     return round(float(np.median(ms)), 3), round(float(np.percentile(ms, 90)), 3)
 
 
-def _time(fn: Callable[[int], object], n_frames: int, rounds: int, warmup: int) -> list[float]:
-    for i in range(warmup):
-        fn(i % n_frames)
-    times = []
-    for _ in range(rounds):
+def _interleaved(
+    methods: dict[str, Callable[[int], object]], n_frames: int, rounds: int, warmup: int
+) -> dict[str, list[float]]:
+    """Seconds per call of each method, the methods taking turns frame by frame.
+
+    Taking turns (in a rotating order) exposes every method to the same background load and
+    cache state, so their ratios hold on a busy machine too.
+    """
+    for fn in methods.values():
+        for i in range(warmup):
+            fn(i % n_frames)
+    names = list(methods)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for round_index in range(rounds):
         for i in range(n_frames):
-            start = time.perf_counter()
-            fn(i)
-            times.append(time.perf_counter() - start)
+            shift = (i + round_index) % len(names)
+            for name in names[shift:] + names[:shift]:
+                start = time.perf_counter()
+                methods[name](i)
+                times[name].append(time.perf_counter() - start)
     return times
 
 
@@ -116,14 +127,14 @@ def bench_size(
             bgr[i], imgsz=imgsz, conf=conf, iou=iou, device="cpu", verbose=False
         )
 
-    warmup = min(n, 5)
-    timings = {
-        "ort_run": _time(lambda i: runner.session.run(outputs, feeds[i]), n, rounds, warmup),
-        "step": _time(lambda i: step.feed(rgb_topic, messages[i], 0), n, rounds, warmup),
-        "ultralytics_pt": _time(predict(pt_model, [long_side]), n, rounds, warmup),
-        "ultralytics_onnx": _time(predict(square, [long_side, long_side]), n, rounds, warmup),
-        "ultralytics_onnx_same_file": _time(predict(same_file, list(imgsz_hw)), n, rounds, warmup),
+    methods: dict[str, Callable[[int], object]] = {
+        "ort_run": lambda i: runner.session.run(outputs, feeds[i]),
+        "step": lambda i: step.feed(rgb_topic, messages[i], 0),
+        "ultralytics_pt": predict(pt_model, [long_side]),
+        "ultralytics_onnx": predict(square, [long_side, long_side]),
+        "ultralytics_onnx_same_file": predict(same_file, list(imgsz_hw)),
     }
+    timings = _interleaved(methods, n, rounds, warmup=min(n, 5))
     vs_pt = export.verify(runner, pt_model, frames)
     vs_file = export.verify(runner, same_file, frames)
     result: dict[str, Any] = {"imgsz": long_side, "input_hw": list(imgsz_hw)}
@@ -177,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--onnx", type=Path, default=Path("models/detector/detector.onnx"))
     parser.add_argument("--imgsz", type=int, nargs="+", default=[320, 640], help="long sides")
     parser.add_argument("--frames", type=int, default=20)
-    parser.add_argument("--rounds", type=int, default=3, help="passes over the frames per method")
+    parser.add_argument("--rounds", type=int, default=5, help="passes over the frames per method")
     parser.add_argument("--providers", nargs="+", default=["CPUExecutionProvider"])
     parser.add_argument("--cache", type=Path, default=Path("out/bench"), help="exported models")
     parser.add_argument("--json", action="store_true", help="print JSON only")
@@ -189,6 +200,11 @@ def bench_perception_main(argv: list[str]) -> int:
     """Entry point of `rl-deploy bench perception`."""
     args = build_parser().parse_args(argv)
     os.environ.setdefault("YOLO_OFFLINE", "1")
+    import torch
+
+    # Importing Ultralytics pins torch to one thread (OMP_NUM_THREADS=1); give PyTorch the same
+    # cores onnxruntime uses, so the comparison is between implementations, not thread counts.
+    torch.set_num_threads(os.cpu_count() or 1)
     args.cache.mkdir(parents=True, exist_ok=True)
     frames = export.sample_frames(args.frames)
     results = [

@@ -1,4 +1,4 @@
-"""Instance and class masks from YOLO-seg prototypes, bit-compatible with Ultralytics' retina masks.
+"""Instance and class masks from YOLO-seg prototypes, the same pixels as Ultralytics' retina masks.
 
 Prototypes x coefficients give logits; the letterbox content is cropped, bilinearly resized to
 the output size (sampled only inside each box), cropped to the box and thresholded at 0.
@@ -39,6 +39,8 @@ def proto_content(proto_hw: tuple[int, int], frame_hw: tuple[int, int]) -> Proto
     height, width = frame_hw
     gain = min(4 * proto_h / height, 4 * proto_w / width)
     pad = (4 * proto_h - max(round(height * gain), 1)) | (4 * proto_w - max(round(width * gain), 1))
+    # Padding in input pixels that is not a multiple of 4 (per side) falls inside a prototype
+    # pixel; Ultralytics then upsamples by 2 or 4 first so that the crop is on whole pixels.
     upsample = 4 // math.gcd(4, pad | pad // 2)
     grid_h, grid_w = proto_h * upsample, proto_w * upsample
     gain = min(grid_h / height, grid_w / width)

@@ -41,6 +41,9 @@ class DetectorConfig:
     fp16: bool = False  # TensorRT FP16 engines
     intra_op_threads: int = 0  # 0 = onnxruntime's default
     io_binding: str = "auto"  # "auto": on GPU providers only; "on" / "off" force it
+    # Frames whose grey levels vary less than this (std over a sparse grid) carry no scene:
+    # a covered, dark or blinded camera. They give no detections instead of network guesses.
+    min_contrast: float = 2.0  # 0 disables the check
 
 
 class YoloSegRunner:
@@ -119,13 +122,15 @@ class YoloSegRunner:
         (aligned with the frame) is carried for depth-filtered class masks.
         """
         tensor = self.preprocess(rgb)
-        predictions, protos = self.infer(tensor)
         frame_hw = (rgb.shape[0], rgb.shape[1])
         if depth_m is not None and depth_m.shape[:2] != frame_hw:
             raise DecodeError(
                 f"depth {depth_m.shape[:2]} is not aligned with the RGB frame {frame_hw}"
             )
         class_filter = None if classes is None else self._class_ids(classes)
+        if not self.has_contrast(rgb):
+            return self._empty(frame_hw, depth_m)
+        predictions, protos = self.infer(tensor)
         if self.info.end2end:
             boxes, scores, class_ids, coeffs = self._from_end2end(predictions, class_filter)
         else:
@@ -138,6 +143,28 @@ class YoloSegRunner:
             class_ids=class_ids,
             mask_coeffs=coeffs,
             protos=protos,
+            frame_hw=frame_hw,
+            names=self.info.names,
+            depth_m=depth_m,
+        )
+
+    def has_contrast(self, rgb: npt.NDArray[np.uint8]) -> bool:
+        """False for frames without a scene in them (uniform black, white or grey)."""
+        if self.config.min_contrast <= 0:
+            return True
+        step = max(1, min(rgb.shape[0], rgb.shape[1]) // 32)  # a few hundred samples suffice
+        return float(rgb[::step, ::step].std()) >= self.config.min_contrast
+
+    def _empty(
+        self, frame_hw: tuple[int, int], depth_m: npt.NDArray[np.float32] | None
+    ) -> Detections:
+        n_protos = self.info.n_protos
+        return Detections(
+            boxes_xyxy=np.zeros((0, 4), np.float32),
+            scores=np.zeros(0, np.float32),
+            class_ids=np.zeros(0, np.intp),
+            mask_coeffs=np.zeros((0, n_protos), np.float32),
+            protos=np.zeros((n_protos, 1, 1), np.float32),
             frame_hw=frame_hw,
             names=self.info.names,
             depth_m=depth_m,

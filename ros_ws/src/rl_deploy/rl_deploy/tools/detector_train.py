@@ -182,10 +182,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def train_detector_main(argv: list[str]) -> int:
-    """Entry point of `rl-deploy train-detector`: dataset, training, held-out score, export."""
+def ship(weights: Path, data_yaml: Path, args: argparse.Namespace, argv: list[str]) -> None:
+    """Copy the weights beside `args.out`, score them on the held-out split, export, verify.
+
+    Writes `<out>.training.json`: the recipe, the held-out scores and the export's parity.
+    """
     from rl_deploy.tools.detector_export import export_and_verify
 
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    shipped_weights = out.with_suffix(".pt")
+    shutil.copy2(weights, shipped_weights)
+    report: dict[str, Any] = {
+        "recipe": ["rl-deploy", "train-detector", *argv],
+        "args": {k: str(v) for k, v in vars(args).items()},
+        "held_out": evaluate(shipped_weights, data_yaml, args.imgsz),
+    }
+    report |= export_and_verify(shipped_weights, args.export_imgsz, out)
+    out.with_suffix(".training.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2))
+
+
+def train_detector_main(argv: list[str]) -> int:
+    """Entry point of `rl-deploy train-detector`: dataset, training, held-out score, export."""
     args = build_parser().parse_args(argv)
     work = Path(args.work_dir)
     data_yaml = generate_dataset(
@@ -201,16 +220,5 @@ def train_detector_main(argv: list[str]) -> int:
         project=work,
         seed=args.seed,
     )
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    shipped_weights = out.with_suffix(".pt")
-    shutil.copy2(weights, shipped_weights)
-    report: dict[str, Any] = {
-        "recipe": ["rl-deploy", "train-detector", *argv],
-        "args": {k: str(v) for k, v in vars(args).items()},
-        "held_out": evaluate(shipped_weights, data_yaml, args.imgsz),
-    }
-    report |= export_and_verify(shipped_weights, args.export_imgsz, out)
-    out.with_suffix(".training.json").write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps(report, indent=2))
+    ship(weights, data_yaml, args, argv)
     return 0
