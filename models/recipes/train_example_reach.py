@@ -59,31 +59,31 @@ class TrainConfig:
     workers: int = 2  # processes stepping the environments (the machine's cores)
     threads: int = 1  # torch intra-op threads (one: the workers need the other core)
     # DAgger warm start
-    dagger_betas: tuple[float, ...] = (1.0, 0.5, 0.25, 0.0, 0.0)  # P(expert acts) per round
+    dagger_betas: tuple[float, ...] = (1.0, 0.5, 0.25, 0.0, 0.0, 0.0)  # P(expert acts) per round
     dagger_steps: int = 300  # per env and round
     expert_noise: float = 0.1  # Gaussian noise on the expert's executed actions (labels clean)
-    bc_epochs: int = 3  # passes over the aggregated data after each round
+    bc_epochs: int = 8  # passes over the aggregated data after each round
     bc_lr: float = 3e-4
     bc_batch: int = 128
     # PPO
-    ppo_iterations: int = 400
-    max_ppo_minutes: float = 90.0  # stops earlier than ppo_iterations when reached
-    rollout_steps: int = 64  # per env and iteration
-    value_warmup: int = 5  # first iterations train the critic only
+    ppo_iterations: int = 300
+    max_ppo_minutes: float = 80.0  # stops earlier than ppo_iterations when reached
+    rollout_steps: int = 128  # per env and iteration
+    value_warmup: int = 4  # first iterations train the critic only
     epochs: int = 4
     minibatch: int = 256
-    lr: float = 1e-4
+    lr: float = 1.5e-4
     gamma: float = 0.99
     gae_lambda: float = 0.95
     clip: float = 0.2
     value_coef: float = 0.5
     entropy_coef: float = 0.0
     max_grad_norm: float = 0.5
-    target_kl: float = 0.02
+    target_kl: float = 0.03
     reward_scale: float = 0.1  # returns of order 1 for the critic
-    init_log_std: float = -1.9  # exploration std 0.15 around the warm-started actor
+    init_log_std: float = -1.6  # exploration std 0.2 around the warm-started actor
     # validation and statistics
-    eval_every: int = 10  # PPO iterations
+    eval_every: int = 5  # PPO iterations
     eval_envs: int = 16
     eval_episodes_per_env: int = 3
     stats_episodes_per_env: int = 2
@@ -107,6 +107,7 @@ QUICK = TrainConfig(
 
 @dataclass
 class History:
+    path: Path | None = None  # rows are appended here as they come (JSON lines)
     rows: list[dict[str, Any]] = field(default_factory=list)
     env_steps: int = 0
     started: float = field(default_factory=time.time)
@@ -114,7 +115,11 @@ class History:
     def log(self, **row: Any) -> None:
         row = {"env_steps": self.env_steps, "wall_s": round(time.time() - self.started, 1), **row}
         self.rows.append(row)
-        print(json.dumps(row), flush=True)
+        line = json.dumps(row)
+        print(line, flush=True)
+        if self.path is not None:
+            with self.path.open("a") as stream:
+                stream.write(line + "\n")
 
 
 # --- tensors ------------------------------------------------------------------------------------
@@ -425,7 +430,9 @@ def update(
     return {key: round(float(np.mean(values)), 5) for key, values in metrics.items()}
 
 
-def ppo(net: ReachActorCritic, config: TrainConfig, history: History) -> ReachActorCritic:
+def ppo(
+    net: ReachActorCritic, config: TrainConfig, history: History, checkpoint: Path
+) -> ReachActorCritic:
     """PPO from the warm-started actor; returns the best validated iteration's network."""
     rng = np.random.default_rng(config.seed + 1)
     torch.manual_seed(config.seed + 1)
@@ -484,6 +491,7 @@ def ppo(net: ReachActorCritic, config: TrainConfig, history: History) -> ReachAc
                 if validation["success_rate"] >= best_score:
                     best, best_score = copy.deepcopy(net), validation["success_rate"]
                     row["best"] = True
+                    torch.save(best.state_dict(), checkpoint)
             history.log(**row)
             if out_of_time:
                 break
@@ -652,6 +660,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=REPO / "out" / "train_example_reach")
     parser.add_argument("--quick", action="store_true", help="tiny run to test the recipe")
     parser.add_argument("--ppo-minutes", type=float, help="wall-clock cap of the PPO phase")
+    parser.add_argument(
+        "--export-only",
+        action="store_true",
+        help="export WORK/best.pt with WORK/history.jsonl (an interrupted run's best so far)",
+    )
     args = parser.parse_args(argv)
     config = QUICK if args.quick else TrainConfig()
     if args.ppo_minutes is not None:
@@ -661,7 +674,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(config.seed)
     args.work.mkdir(parents=True, exist_ok=True)
     load_scene(SCENE)  # fail early on a bad scene
-    history = History()
+    history = History(path=args.work / "history.jsonl")
     normaliser = {
         # Fixed input scaling: depth as a fraction of 10 m sits near 0.1-0.3 indoors; pose and
         # joints in metres/radians; previous actions already in [-1, 1].
@@ -671,12 +684,18 @@ def main(argv: list[str] | None = None) -> int:
         "vector_std": np.array([0.5, 0.3, 0.5, 0.3, 0.2, 1, 1, 1, 1, 1, 1], np.float32),
     }
     net = ReachActorCritic(normaliser)
-    dagger(net, config, history)
-    dagger_s = time.time() - history.started
-    torch.save(net.state_dict(), args.work / "dagger.pt")
-    best = ppo(net, config, history)
-    torch.save(best.state_dict(), args.work / "best.pt")
-    train_s = time.time() - history.started
+    if args.export_only:
+        history.rows = [json.loads(line) for line in history.path.read_text().splitlines()]
+        history.env_steps = history.rows[-1]["env_steps"]
+        net.load_state_dict(torch.load(args.work / "best.pt"))
+        best = net
+    else:
+        history.path.write_text("")
+        dagger(net, config, history)
+        torch.save(net.state_dict(), args.work / "dagger.pt")
+        best = ppo(net, config, history, args.work / "best.pt")
+    dagger_s = max(r["wall_s"] for r in history.rows if r["phase"] == "dagger")
+    train_s = history.rows[-1]["wall_s"]
     stats_run = export(best, config, args.out)
     validation = [r for r in history.rows if r.get("best")][-1]["validation"]
     summary = {

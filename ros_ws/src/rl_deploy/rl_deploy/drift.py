@@ -1,7 +1,8 @@
 """Observation drift: the policy's live inputs against the training statistics in its card.
 
-Over a sliding window of recent control steps, each input's live mean and spread are compared
-with the card's; the score says how far they moved, in units of the training spread.
+Over a sliding window of recent control steps, each monitored input's live mean is compared with
+the card's: the score is the shift in training standard deviations (the worst element of a
+vector). Spread and out-of-range share are reported beside it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy.typing as npt
 
 from rl_deploy import codec
 from rl_deploy.config import DriftConfig
+from rl_deploy.errors import ConfigError
 from rl_deploy.policy.card import PolicyCard, Statistics
 
 
@@ -23,7 +25,7 @@ class DriftScore:
     """One input's drift over the live window (its worst element for vector inputs)."""
 
     name: str
-    score: float  # |mean_shift| + |ln(std_ratio)|
+    score: float  # |mean_shift|
     mean_shift: float  # (live mean - training mean) / training std
     std_ratio: float  # live std / training std
     out_of_range: float  # fraction of live values outside the training [min, max]
@@ -62,10 +64,10 @@ class _Window:
         mean = sums / count
         std = np.sqrt(np.maximum(squares / count - mean**2, 0.0))
         shift = (mean - self.mean) / self.std
-        # A constant live input against a varying training one is itself a drift: floor the
-        # ratio instead of taking log(0).
-        ratio = np.maximum(std, 1e-6) / self.std
-        scores = np.abs(shift) + np.abs(np.log(ratio))
+        ratio = std / self.std
+        # The mean only: a window's spread swings with the phase of the task (a target mask
+        # empties as the robot closes in), its mean much less; a bumped or tilted camera moves it.
+        scores = np.abs(shift)
         worst = int(np.argmax(scores))
         return DriftScore(
             name=name,
@@ -82,15 +84,19 @@ class DriftMonitor:
 
     def __init__(self, card: PolicyCard, config: DriftConfig | None = None) -> None:
         self.config = config or DriftConfig()
+        names = self.config.inputs or tuple(s.name for s in card.inputs if s.image is not None)
+        unknown = sorted(set(names) - {spec.name for spec in card.inputs})
+        if unknown:
+            raise ConfigError(f"drift.inputs names inputs the card lacks: {unknown}")
         self._windows = {
             spec.name: _Window(spec.statistics, spec.frame_size, self.config.window)
             for spec in card.inputs
-            if spec.statistics is not None and spec.history == 1
+            if spec.name in names and spec.statistics is not None and spec.history == 1
         }
 
     @property
     def inputs(self) -> tuple[str, ...]:
-        """Inputs monitored: those whose card entry has statistics."""
+        """Inputs monitored: those asked for (default: the images) that have statistics."""
         return tuple(self._windows)
 
     def update(self, feeds: Mapping[str, npt.NDArray[np.generic]]) -> None:
@@ -124,8 +130,11 @@ def drift_status(monitor: DriftMonitor, hardware_id: str) -> codec.DiagnosticSta
     """The /diagnostics entry: WARN naming the inputs above the threshold, a score per input."""
     scores = monitor.scores()
     over = monitor.drifting()
-    values = {f"drift {name}": f"{score.score:.3f}" for name, score in scores.items()}
-    values |= {f"out_of_range {name}": f"{s.out_of_range:.4f}" for name, s in scores.items()}
+    values = {}
+    for name, score in scores.items():
+        values[f"drift {name}"] = f"{score.score:.3f}"
+        values[f"std_ratio {name}"] = f"{score.std_ratio:.3f}"
+        values[f"out_of_range {name}"] = f"{score.out_of_range:.4f}"
     values["threshold"] = f"{monitor.config.threshold:g}"
     if over:
         listed = ", ".join(f"{s.name} {s.score:.2f}" for s in over)

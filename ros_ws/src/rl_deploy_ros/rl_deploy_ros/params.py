@@ -152,8 +152,9 @@ PIPELINE_DESCRIPTIONS = {
     "drift.window": "Control steps over which live observation statistics are compared with "
     "the policy card's training statistics.",
     "drift.min_frames": "Control steps in the window before a drift score is reported.",
-    "drift.threshold": "Drift score (mean shift in training standard deviations plus the log "
-    "of the spread ratio) above which /diagnostics reports WARN for that input.",
+    "drift.threshold": "Drift score (shift of the live mean in training standard deviations) "
+    "above which /diagnostics reports WARN for that input.",
+    "drift.inputs": "Policy inputs to watch for drift; empty: the image inputs (depth, masks).",
     "pose_source": "Message type of the pose topic: amcl, pose_stamped, odometry or tf.",
     "sync_slop_s": "s; depth and mask stamps closer than this form one frame set.",
     "depth_min_valid_fraction": "Depth frames with fewer valid pixels (finite, > 0) than this "

@@ -26,13 +26,13 @@ POLICY_PARAMS = "config/policy_node.yaml"
 PERCEPTION_PARAMS = "config/perception_node.yaml"
 GUARD_PARAMS = "config/command_guard.yaml"
 REALTIME_FACTOR = 0.5  # sim seconds per wall second: leaves the 2-core CI machine headroom
-START_SLACK_S = 120.0
+START_SLACK_S = 120.0  # process start, model loading and discovery on a busy machine
 # The sim waits while the stack's newest mask comes from a frame older than this: a tick period
 # (0.1 s) plus a camera period (0.067 s) plus transport, so a busy machine slows the run down
 # instead of starving the policy.
 MAX_STACK_LAG_S = 0.3
 # The policy's commands go to command_guard, which alone talks to the robot (the simulator).
-POLICY_CMD_VEL, POLICY_ARM = "/rl_deploy/cmd_vel", "/rl_deploy/arm_command"  # process start, model loading and discovery on a busy machine
+POLICY_CMD_VEL, POLICY_ARM = "/rl_deploy/cmd_vel", "/rl_deploy/arm_command"
 
 
 def run_over_dds(run: Any, scene: SceneSpec) -> list[EpisodeResult]:
