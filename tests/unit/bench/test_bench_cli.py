@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from bench_helpers import run_bench
 
+from rl_deploy.bench import _delegate
 from rl_deploy.cli import main
 
 
@@ -42,3 +45,21 @@ def test_setup_errors_exit_2_with_the_cause(capsys, tmp_path):
     code = main(["bench", "policy", "--cards", str(tmp_path / "missing.yaml"), "--rounds", "1"])
     assert code == 2
     assert "missing.yaml" in capsys.readouterr().err
+
+
+def test_a_delegated_benchmark_prints_only_its_json_on_stdout(capfd, tmp_path, monkeypatch):
+    # a benchmark whose libraries log to stdout, as Ultralytics does, and write JSON to --out
+    (tmp_path / "noisy_bench.py").write_text(
+        "import json, os, sys\n"
+        "def main(argv):\n"
+        "    print('loading weights ...')\n"
+        "    os.write(1, b'native chatter\\n')\n"
+        "    out = argv[argv.index('--out') + 1]\n"
+        "    open(out, 'w').write(json.dumps({'benchmark': 'noisy', 'argv': argv[:-2]}))\n"
+        "    return 0\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert _delegate("noisy_bench", "main", ["--imgsz", "320"]) == 0
+    out, err = capfd.readouterr()
+    assert json.loads(out) == {"benchmark": "noisy", "argv": ["--imgsz", "320"]}
+    assert "loading weights" in err and "native chatter" in err

@@ -14,6 +14,7 @@ def test_faults_report_trials_worst_time_and_refusals(capsys, repo, monkeypatch)
     for fault in result["faults"].values():
         assert fault["trials"] == fault["zeroed_in_time"] == 2
         assert fault["worst_time_to_zero_ms"] > 0
+        assert 0 < fault["worst_zeroing_tick_after_ms"] <= fault["deadline_ms"]  # bag clock
         assert fault["failures"] == []
     assert result["faults"]["camera_stops"]["deadline_ms"] == 600.0  # 0.5 s timeout + 100 ms
     assert result["faults"]["estop_pressed"]["zero_reasons"] == {"estop": 2}

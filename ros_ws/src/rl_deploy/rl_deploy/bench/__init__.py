@@ -6,11 +6,15 @@ One JSON object per benchmark on stdout; the benchmark modules load only when as
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import logging
+import os
 import sys
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from rl_deploy.errors import RlDeployError
@@ -27,12 +31,12 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "fuzz": ("rl_deploy.bench.fuzz", "random and corrupted inputs for N seconds"),
     "soak": ("rl_deploy.bench.soak", "long accelerated run: RSS growth and latency drift"),
 }
-# Benchmarks with their own command line: name → (module, function, arguments added, help).
-DELEGATED: dict[str, tuple[str, str, tuple[str, ...], str]] = {
+# Benchmarks with their own command line, which write their JSON to `--out FILE`:
+# name → (module, function, help).
+DELEGATED: dict[str, tuple[str, str, str]] = {
     "perception": (
         "rl_deploy.bench.perception",
         "bench_perception_main",
-        ("--json",),  # JSON on stdout like every other benchmark
         "detector step vs Ultralytics predict (see its --help)",
     ),
 }
@@ -41,9 +45,7 @@ DELEGATED: dict[str, tuple[str, str, tuple[str, ...], str]] = {
 def bench_main(argv: list[str]) -> int:
     name = argv[0] if argv else ""
     if name in DELEGATED:
-        module_name, function, added, _ = DELEGATED[name]
-        entry: Callable[[list[str]], int] = getattr(importlib.import_module(module_name), function)
-        return entry([*argv[1:], *(arg for arg in added if arg not in argv)])
+        return _delegate(*DELEGATED[name][:2], argv[1:])
     if name not in BENCHMARKS:
         _overview().parse_args(argv)  # prints usage or help, and exits
         return EXIT_BAD_SETUP
@@ -74,11 +76,35 @@ def bench_main(argv: list[str]) -> int:
     return EXIT_OK if result.get("ok", True) else EXIT_FAILED
 
 
+def _delegate(module_name: str, function: str, argv: list[str]) -> int:
+    """Run a delegated benchmark with everything it prints sent to stderr (Ultralytics logs to
+    stdout), then print its JSON on stdout as one line like every other benchmark."""
+    if {"-h", "--help"} & set(argv):
+        entry: Callable[[list[str]], int] = getattr(importlib.import_module(module_name), function)
+        return entry(argv)
+    with tempfile.TemporaryDirectory(prefix="rl_deploy_bench_") as work:
+        out = Path(work) / "result.json"
+        sys.stdout.flush()
+        saved = os.dup(1)
+        os.dup2(2, 1)  # at the descriptor: loggers bound to stdout at import and C code too
+        try:
+            with contextlib.redirect_stdout(sys.stderr):
+                entry = getattr(importlib.import_module(module_name), function)
+                code = entry([*argv, "--out", str(out)])
+        finally:
+            sys.stdout.flush()
+            os.dup2(saved, 1)
+            os.close(saved)
+        if out.is_file():
+            print(json.dumps(json.loads(out.read_text())))
+    return code
+
+
 def _overview() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rl-deploy bench", description=__doc__)
     commands = parser.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK")
     for name, (_, help_text) in BENCHMARKS.items():
         commands.add_parser(name, help=help_text)
-    for name, (_, _, _, help_text) in DELEGATED.items():
+    for name, (_, _, help_text) in DELEGATED.items():
         commands.add_parser(name, help=help_text)
     return parser

@@ -75,6 +75,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--load-workers", type=int, default=None, help="default: one per core")
     parser.add_argument("--dds", choices=("auto", "on", "off"), default="auto")
     parser.add_argument(
+        "--camera-qos",
+        default="sensor_data",
+        help="policy_node's ros.qos.camera for the DDS run (e.g. sensor_data:1, reliable:5)",
+    )
+    parser.add_argument(
         "--threads", type=int, default=0, help="ONNX Runtime intra-op threads; 0: its default"
     )
     parser.add_argument(
@@ -128,6 +133,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             args.seconds,
             spec,
             required=args.dds == "on",
+            camera_qos=args.camera_qos,
         )
         result["dds"] = dds
         if "total_ms" in dds:

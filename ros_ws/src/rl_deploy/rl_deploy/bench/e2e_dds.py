@@ -68,7 +68,9 @@ def measure_dds(
     world = SyntheticWorld(spec, config.topics, rgb=config.masks.source == "detector")
     with tempfile.TemporaryDirectory(prefix="rl_deploy_bench_dds_") as logs:
         node = launch("policy_node", ros_args, ros_env(domain_id), Path(logs))
-        robot = RobotSide(domain_id, config, world, reliable_camera=camera_qos != "sensor_data")
+        robot = RobotSide(
+            domain_id, config, world, reliable_camera=camera_qos.startswith("reliable")
+        )
         try:
             robot.listen(config.topics.cmd_vel, TWIST_STAMPED)
             robot.listen(config.topics.diagnostics, DIAGNOSTIC_ARRAY)
