@@ -17,7 +17,7 @@ from rl_deploy.bench.e2e import bench_config
 from rl_deploy.codec import typestore as msgtypes
 from rl_deploy.pipeline import Pipeline
 
-MASK_SOURCES = ("segmentation", "topics")  # + "detector" once its model is in the repository
+MASK_SOURCES = ("segmentation", "topics", "detector")
 MS = 1_000_000
 EMPTY_RGB = codec.encode(
     codec.message_class(msgtypes.IMAGE)(
