@@ -80,3 +80,19 @@ def test_dataset_labels_reproduce_instance_masks(tmp_path, imgsz):
         filled = _fill(points, (height, width))
         iou = (filled & instance.mask).sum() / (filled | instance.mask).sum()
         assert iou > 0.9, iou
+
+
+@pytest.mark.slow
+def test_training_recipe_runs_end_to_end_on_a_tiny_dataset(tmp_path, repo):
+    from rl_deploy.tools.detector_train import evaluate, train
+
+    data_yaml = generate_dataset(tmp_path / "ds", n_images=10, seed=1, imgsz=96)
+    model_yaml = repo / "models" / "detector" / "yolo11n-seg-narrow.yaml"
+    weights = train(
+        data_yaml, str(model_yaml), 96, epochs=1, batch=4, workers=0, project=tmp_path, seed=0
+    )
+    assert weights.is_file()
+    scores = evaluate(weights, data_yaml, 96, tmp_path)
+    assert set(scores) == {"box_map50_95", "box_map50", "mask_map50_95", "mask_map50"}
+    assert all(0.0 <= v <= 1.0 for v in scores.values())
+    assert (tmp_path / "val").is_dir()  # Ultralytics' outputs stay in the work directory

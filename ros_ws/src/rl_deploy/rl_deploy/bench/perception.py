@@ -8,13 +8,16 @@ ONNX file) and the box/mask IoU between our output and Ultralytics'. Needs the e
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import logging
 import math
 import os
 import platform
 import shutil
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -121,6 +124,13 @@ def bench_size(
     same_file = export.ultralytics_model(ours_path)
     bgr = [np.ascontiguousarray(f[..., ::-1]) for f in frames]
     conf, iou = runner.config.conf, runner.config.iou
+    for model in (pt_model, square, same_file):  # sets each predictor up
+        model.predict(bgr[0], imgsz=list(imgsz_hw), device="cpu", verbose=False)
+    import torch
+
+    # Ultralytics' CPU set-up leaves PyTorch cores - 1 threads; give it every core, as
+    # onnxruntime has, so the comparison is between implementations, not thread counts.
+    torch.set_num_threads(os.cpu_count() or 1)
 
     def predict(model: Any, imgsz: list[int]) -> Callable[[int], object]:
         return lambda i: model.predict(
@@ -144,6 +154,7 @@ def bench_size(
         "mask_iou": round(vs_pt.mask_iou, 4),
         "box_iou": round(vs_pt.box_iou, 4),
         "provider": runner.provider,
+        "torch_threads": torch.get_num_threads(),
         "step_over_ort_run": round(result["step_ms"] / result["ort_run_ms"], 3),
         "speedup_vs_ultralytics_pt": round(result["ultralytics_pt_ms"] / result["step_ms"], 2),
         "speedup_vs_ultralytics_onnx": round(result["ultralytics_onnx_ms"] / result["step_ms"], 2),
@@ -156,6 +167,25 @@ def bench_size(
         "model": str(ours_path),
     }
     return result
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    """Keep stdout for the JSON: Ultralytics logs (and prints) its progress there."""
+    import ultralytics  # noqa: F401  (sets its log handlers up)
+
+    handlers = [
+        h for h in logging.getLogger("ultralytics").handlers if isinstance(h, logging.StreamHandler)
+    ]
+    streams = [h.stream for h in handlers]
+    for handler in handlers:
+        handler.setStream(sys.stderr)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        for handler, stream in zip(handlers, streams, strict=True):
+            handler.setStream(stream)
 
 
 def _machine() -> dict[str, Any]:
@@ -172,10 +202,10 @@ def _machine() -> dict[str, Any]:
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],  # other work running
         "onnxruntime": ort.__version__,
         "ultralytics": ultralytics.__version__,
         "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
     }
 
 
@@ -200,27 +230,24 @@ def bench_perception_main(argv: list[str]) -> int:
     """Entry point of `rl-deploy bench perception`."""
     args = build_parser().parse_args(argv)
     os.environ.setdefault("YOLO_OFFLINE", "1")
-    import torch
-
-    # Importing Ultralytics pins torch to one thread (OMP_NUM_THREADS=1); give PyTorch the same
-    # cores onnxruntime uses, so the comparison is between implementations, not thread counts.
-    torch.set_num_threads(os.cpu_count() or 1)
     args.cache.mkdir(parents=True, exist_ok=True)
+    machine = _machine()  # before our own load shows in the load average
     frames = export.sample_frames(args.frames)
-    results = [
-        bench_size(
-            args.weights,
-            args.onnx,
-            size,
-            frames=frames,
-            rounds=args.rounds,
-            cache=args.cache,
-            providers=tuple(args.providers),
-        )
-        for size in args.imgsz
-    ]
+    with _stdout_to_stderr():
+        results = [
+            bench_size(
+                args.weights,
+                args.onnx,
+                size,
+                frames=frames,
+                rounds=args.rounds,
+                cache=args.cache,
+                providers=tuple(args.providers),
+            )
+            for size in args.imgsz
+        ]
     report = {
-        "machine": _machine(),
+        "machine": machine,
         "frame_hw": list(CAMERA_HW),
         "frames": args.frames,
         "rounds": args.rounds,

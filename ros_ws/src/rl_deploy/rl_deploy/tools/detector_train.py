@@ -138,13 +138,21 @@ def train(
     return project / "train" / "weights" / "last.pt"
 
 
-def evaluate(weights: Path, data_yaml: Path, imgsz: int) -> dict[str, float]:
+def evaluate(weights: Path, data_yaml: Path, imgsz: int, project: Path) -> dict[str, float]:
     """Box and mask mAP of `weights` on the held-out split (Ultralytics' own metric code)."""
     os.environ.setdefault("YOLO_OFFLINE", "1")
     from ultralytics import YOLO
 
     metrics: Any = YOLO(str(weights), task="segment").val(
-        data=str(data_yaml), imgsz=imgsz, batch=8, device="cpu", plots=False, verbose=False
+        data=str(data_yaml),
+        imgsz=imgsz,
+        batch=8,
+        device="cpu",
+        plots=False,
+        verbose=False,
+        project=str(project.resolve()),  # not ./runs
+        name="val",
+        exist_ok=True,
     )
     return {
         "box_map50_95": float(metrics.box.map),
@@ -196,7 +204,7 @@ def ship(weights: Path, data_yaml: Path, args: argparse.Namespace, argv: list[st
     report: dict[str, Any] = {
         "recipe": ["rl-deploy", "train-detector", *argv],
         "args": {k: str(v) for k, v in vars(args).items()},
-        "held_out": evaluate(shipped_weights, data_yaml, args.imgsz),
+        "held_out": evaluate(shipped_weights, data_yaml, args.imgsz, Path(args.work_dir)),
     }
     report |= export_and_verify(shipped_weights, args.export_imgsz, out)
     out.with_suffix(".training.json").write_text(json.dumps(report, indent=2) + "\n")
