@@ -74,6 +74,9 @@ class YoloSegRunner:
             config.io_binding == "auto" and self.provider in GPU_PROVIDERS
         )
         self._binding = self.session.io_binding() if binding else None
+        if self._binding is not None:
+            for name in self.info.output_names:
+                self._binding.bind_output(name)  # onnxruntime allocates, and reuses when it can
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -102,8 +105,6 @@ class YoloSegRunner:
         """One network run: (predictions, prototypes) for batch item 0."""
         if self._binding is not None:
             self._binding.bind_cpu_input(self.info.input_name, tensor)
-            for name in self.info.output_names:
-                self._binding.bind_output(name)
             self.session.run_with_iobinding(self._binding)
             outputs = self._binding.copy_outputs_to_cpu()
         else:
