@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from ros_harness import DDS_TRANSPORT, NodeProcess, Probe, colcon_build, ros_run, workspace_env
+from sim_camera import CameraBag, write_camera_bag
 
 # Domains are spread at random so that two test sessions on one machine do not meet.
 _DOMAINS = itertools.count(random.Random(os.getpid()).randrange(0, 100))
@@ -19,6 +20,12 @@ _DOMAINS = itertools.count(random.Random(os.getpid()).randrange(0, 100))
 def ros_install(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The workspace as colcon builds and installs it, from the current sources."""
     return colcon_build(tmp_path_factory.mktemp("ros_ws"))
+
+
+@pytest.fixture(scope="session")
+def camera_bag(tmp_path_factory: pytest.TempPathFactory) -> CameraBag:
+    """Simulator renders in which the shipped detector finds the target, as an .mcap bag."""
+    return write_camera_bag(tmp_path_factory.mktemp("camera") / "standing_robot.mcap")
 
 
 @pytest.fixture

@@ -17,7 +17,12 @@ from typing import Any
 import rclpy
 import rclpy.exceptions
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.executors import (
+    Executor,
+    ExternalShutdownException,
+    MultiThreadedExecutor,
+    SingleThreadedExecutor,
+)
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from rclpy.qos import (
@@ -261,9 +266,17 @@ def logged(callback: Transition) -> Transition:
     return wrapper
 
 
-def run(make_nodes: Callable[[], list[LifecycleNode]], args: list[str] | None = None) -> int:
+def run(
+    make_nodes: Callable[[], list[LifecycleNode]],
+    args: list[str] | None = None,
+    *,
+    thread_per_node: bool = False,
+) -> int:
     """`main` of the nodes: init, autostart in order, spin one executor until shutdown.
 
+    `thread_per_node`: the executor runs each node's callbacks on a thread of its own (every
+    node has its own mutually exclusive default group), so that one node's long callback (the
+    detector; ONNX Runtime releases the GIL) does not hold back another node's control timer.
     Returns 1 when start-up fails (bad parameter, model or profile), 0 otherwise.
     """
     rclpy.init(args=args if args is not None else sys.argv)
@@ -272,7 +285,11 @@ def run(make_nodes: Callable[[], list[LifecycleNode]], args: list[str] | None = 
         nodes = make_nodes()
         if not all(autostart(node) for node in nodes):
             return 1
-        executor = SingleThreadedExecutor()
+        executor: Executor = (
+            MultiThreadedExecutor(num_threads=len(nodes))
+            if thread_per_node
+            else SingleThreadedExecutor()
+        )
         for node in nodes:
             executor.add_node(node)
         executor.spin()

@@ -6,6 +6,7 @@ rate runs `Pipeline.tick` and publishes what it returns.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -39,6 +40,8 @@ class PolicyNode(LifecycleNode):
         self._topics: host.RawTopics | None = None
         self._timer: Any = None
         self._active = False
+        # stack_node feeds masks from the perception node's thread while the timer ticks here.
+        self._lock = threading.Lock()
 
     def _now_ns(self) -> int:
         return int(self.get_clock().now().nanoseconds)
@@ -89,9 +92,10 @@ class PolicyNode(LifecycleNode):
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._free()
-        if self._topics is not None:
-            self._topics.destroy()
-            self._topics = None
+        with self._lock:
+            if self._topics is not None:
+                self._topics.destroy()
+                self._topics = None
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -101,13 +105,16 @@ class PolicyNode(LifecycleNode):
         if self._timer is not None:
             self.destroy_timer(self._timer)
             self._timer = None
-        # Dropping the pipeline frees the ONNX Runtime session it holds.
-        self.pipeline = None
+        with self._lock:
+            # Dropping the pipeline frees the ONNX Runtime session it holds.
+            self.pipeline = None
 
     def feed(self, topic: str, data: bytes) -> None:
-        """One message in, from a subscription or from another node of the same process."""
-        if self._active and self.pipeline is not None:
-            self.publish(self.pipeline.feed(topic, data, self._now_ns()))
+        """One message in, from a subscription or from another node of the same process
+        (on that node's thread); topics the pipeline does not read are ignored."""
+        with self._lock:
+            if self._active and self.pipeline is not None:
+                self.publish(self.pipeline.feed(topic, data, self._now_ns()))
 
     def _on_message(self, topic: str, data: bytes) -> None:
         self.feed(topic, data)
@@ -117,8 +124,9 @@ class PolicyNode(LifecycleNode):
             self._topics.publish(outputs)
 
     def _tick(self) -> None:
-        if self._active and self.pipeline is not None:
-            self.publish(self.pipeline.tick(self._now_ns()))
+        with self._lock:
+            if self._active and self.pipeline is not None:
+                self.publish(self.pipeline.tick(self._now_ns()))
 
 
 def main(args: list[str] | None = None) -> int:

@@ -1,7 +1,9 @@
 """stack_node: perception_node and policy_node in one process and one executor.
 
 The detector's masks reach the policy as a function call instead of a DDS hop; everything else
-(topics, parameters, lifecycle services) is as with the two separate nodes.
+(topics, parameters, lifecycle services) is as with the two separate nodes. Each node's callbacks
+run on a thread of their own: a detector step longer than the control period must not delay
+the policy's timer (ONNX Runtime releases the GIL while it runs).
 """
 
 from __future__ import annotations
@@ -22,9 +24,9 @@ def connect(perception: PerceptionNode, policy: PolicyNode) -> None:
         return set(step.mask_topics.values()) if step is not None else set()
 
     def forward(outputs: list[Output]) -> None:
-        wanted = policy.pipeline.subscriptions if policy.pipeline is not None else {}
+        direct = mask_topics()
         for output in outputs:
-            if output.topic in wanted:
+            if output.topic in direct:
                 policy.feed(output.topic, output.data)
 
     policy.direct_topics = mask_topics
@@ -39,4 +41,4 @@ def make_stack() -> list[LifecycleNode]:
 
 
 def main(args: list[str] | None = None) -> int:
-    return host.run(make_stack, args)
+    return host.run(make_stack, args, thread_per_node=True)

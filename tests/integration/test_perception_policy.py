@@ -1,0 +1,145 @@
+"""The policy on the detector's masks over real DDS: stack_node (both in one process), policy_node
+fed by a separate perception_node, and what the policy does when that process dies."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import pytest
+from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import Twist
+from ros_harness import wait_for
+from sensor_msgs.msg import Image
+from sim_camera import EVERY_FRAME, CameraBag, headers, image_header, statuses, subscribed
+from trajectory_msgs.msg import JointTrajectory
+
+from rl_deploy import codec
+from rl_deploy.codec.typestore import IMAGE, JOINT_TRAJECTORY, TWIST
+
+pytestmark = pytest.mark.integration
+
+CONTROL_PERIOD_S = 0.1  # models/example_reach.yaml: control_rate_hz 10
+CAMERA_TIMEOUT_S = 0.5  # config/policy_node.yaml: timeouts.camera_s
+LIMITS = {"linear": 0.5, "angular": 1.5}  # config/robots/diff_drive_arm.yaml
+PERCEPTION_PARAMS = ["--params-file", "config/perception_node.yaml"]
+POLICY_PARAMS = ["--params-file", "config/policy_node.yaml"]
+RGB = "/camera/color/image_raw"
+CMD_VEL, ARM, TARGET_MASK = "/rl_deploy/cmd_vel", "/rl_deploy/arm_command", "/rl_deploy/target_mask"
+
+
+def on_masks(camera_bag: CameraBag) -> list[str]:
+    """Policy parameters: masks from perception's topics, the episode's target."""
+    return ["-p", "masks.source:=topics", "-p", f"policy.target_class:={camera_bag.target_class}"]
+
+
+def play(start_node, camera_bag: CameraBag):
+    return start_node("bag_play", [], [str(camera_bag.path), "--loop", "--restamp"])
+
+
+def twists(probe, since_ns: int = 0) -> list[tuple[int, float, float]]:
+    out = []
+    for message in probe.messages(CMD_VEL, since_ns):
+        twist = codec.decode(message.data, TWIST)
+        out.append((message.monotonic_ns, float(twist.linear.x), float(twist.angular.z)))
+    return out
+
+
+def moving(probe, since_ns: int) -> bool:
+    return any(lin != 0.0 or ang != 0.0 for _, lin, ang in twists(probe, since_ns))
+
+
+def listen(probe) -> None:
+    probe.listen(CMD_VEL, Twist)
+    probe.listen(ARM, JointTrajectory)
+    probe.listen(TARGET_MASK, Image)
+    probe.listen(RGB, Image, EVERY_FRAME)
+    probe.listen("/diagnostics", DiagnosticArray)
+
+
+def check_driving_on_detector_masks(probe, camera_bag: CameraBag) -> None:
+    """Commands at the card's rate, finite and within limits, computed on the detector's masks
+    of the target, with the header of the camera frame they came from."""
+    wait_for(
+        lambda: any(s.level == 0 for s in statuses(probe, "rl_deploy: pipeline")),
+        30,
+        "the pipeline running on all inputs",
+    )
+    wait_for(lambda: probe.messages(RGB), 10, "camera frames at the probe")
+    time.sleep(0.5)  # outputs of frames sent before the probe's reader matched are through
+    window_ns = time.monotonic_ns()
+    time.sleep(3.0)
+    window = twists(probe, window_ns)
+    rate_hz = (len(window) - 1) / ((window[-1][0] - window[0][0]) / 1e9)
+    assert rate_hz == pytest.approx(1 / CONTROL_PERIOD_S, rel=0.1)
+    assert all(math.isfinite(lin) and math.isfinite(ang) for _, lin, ang in window)
+    assert all(
+        abs(lin) <= LIMITS["linear"] and abs(ang) <= LIMITS["angular"] for _, lin, ang in window
+    )
+    assert any(lin != 0.0 or ang != 0.0 for _, lin, ang in window), "the policy drove"
+    # The mask the policy used is the detector's: the target, found, in the camera frame's
+    # header; outputs are taken before the RGB frames, so their frames are among those.
+    used = probe.messages(TARGET_MASK, window_ns)
+    assert len(used) >= 10
+    pixels = [np.count_nonzero(codec.image_to_array(codec.decode(m.data, IMAGE))) for m in used]
+    assert min(pixels) > 0, "the detector found the target in the frames the policy used"
+    used_headers = {image_header(m.data) for m in used}
+    assert used_headers <= set(headers(probe, RGB))
+    assert {frame_id for _, frame_id in used_headers} == {camera_bag.frame_id}
+    arm = probe.messages(ARM, window_ns)
+    arm_stamps = {
+        codec.stamp_to_ns(codec.decode(m.data, JOINT_TRAJECTORY).header.stamp) for m in arm
+    }
+    assert {stamp for stamp, _ in used_headers} <= arm_stamps, "the step's arm command too"
+
+
+def test_stack_node_hands_masks_over_in_process(start_node, probe, camera_bag):
+    listen(probe)
+    stack = start_node("stack_node", [*PERCEPTION_PARAMS, *POLICY_PARAMS, *on_masks(camera_bag)])
+    play(start_node, camera_bag)
+    check_driving_on_detector_masks(probe, camera_bag)
+    target = f"/rl_deploy/masks/{camera_bag.target_class}"
+    assert target not in subscribed(probe, "policy_node"), "no DDS hop for the masks"
+    assert RGB in subscribed(probe, "perception_node")
+    assert stack.alive()
+
+
+def test_policy_node_on_a_separate_perception_node(start_node, probe, camera_bag):
+    listen(probe)
+    start_node("perception_node", PERCEPTION_PARAMS)
+    start_node("policy_node", [*POLICY_PARAMS, *on_masks(camera_bag)])
+    play(start_node, camera_bag)
+    check_driving_on_detector_masks(probe, camera_bag)
+    target = f"/rl_deploy/masks/{camera_bag.target_class}"
+    assert target in subscribed(probe, "policy_node")
+
+
+def test_policy_zeroes_when_the_perception_process_dies(start_node, probe, camera_bag):
+    trials = 3
+    probe.listen(CMD_VEL, Twist)
+    start_node("policy_node", [*POLICY_PARAMS, *on_masks(camera_bag)])
+    play(start_node, camera_bag)
+    latencies_s = []
+    for trial in range(trials):
+        started_ns = time.monotonic_ns()
+        perception = start_node("perception_node", PERCEPTION_PARAMS)
+        wait_for(lambda t0=started_ns: moving(probe, t0), 30, f"motion in trial {trial}")
+        time.sleep(0.3 + 0.1 * trial / trials)  # kill at different phases of the control period
+        killed_ns = time.monotonic_ns()
+        perception.kill()
+        zero = wait_for(
+            lambda t0=killed_ns: next(
+                (t for t, lin, ang in twists(probe, t0) if lin == ang == 0.0), None
+            ),
+            2,
+            f"a zero command after SIGKILL in trial {trial}",
+        )
+        time.sleep(0.5)
+        after = twists(probe, zero)
+        assert all(lin == ang == 0.0 for _, lin, ang in after), "zero until perception is back"
+        latencies_s.append((zero - killed_ns) / 1e9)
+    print(f"policy zero after perception SIGKILL, {trials} trials: {latencies_s} s")
+    # Masks stop arriving at the kill; the newest frame set expires CAMERA_TIMEOUT_S after it
+    # arrived, and the next control step sends zero.
+    assert max(latencies_s) <= CAMERA_TIMEOUT_S + CONTROL_PERIOD_S
