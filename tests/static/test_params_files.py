@@ -9,12 +9,12 @@ from static_sources import ROOT, params_document
 from rl_deploy.config import PipelineConfig
 from rl_deploy.guard import GuardConfig, GuardIO
 from rl_deploy.safety import load_robot_limits
-from rl_deploy_ros.params import GUARD_SPECS, ParamSpec, perception_specs, policy_specs
+from rl_deploy_ros.params import ParamSpec, guard_specs, perception_specs, policy_specs
 
 NODES = {
     "policy_node": policy_specs(),
     "perception_node": perception_specs(),
-    "command_guard": GUARD_SPECS,
+    "command_guard": guard_specs(),
 }
 PYTHON_TYPES = {"bool": bool, "integer": int, "double": float, "string": str}
 

@@ -16,6 +16,7 @@ import yaml
 
 from rl_deploy.errors import ConfigError
 from rl_deploy.perception.runner import DetectorConfig
+from rl_deploy.settings import setting
 
 # Keys of a node's params file that belong to the ROS host, not to the pipeline.
 HOST_KEYS = frozenset({"ros", "use_sim_time"})
@@ -27,96 +28,149 @@ ArmCommandType = Literal["joint_trajectory", "float64_multi_array"]
 
 @dataclass(frozen=True)
 class PolicyConfig:
-    card: str = "models/example_reach.yaml"  # policy card YAML (its ONNX sits beside it)
-    providers: tuple[str, ...] = (
-        "TensorrtExecutionProvider",
-        "CUDAExecutionProvider",
-        "CPUExecutionProvider",
+    card: str = setting(
+        "models/example_reach.yaml",
+        "Policy card YAML; its ONNX model sits beside it. Relative to base_dir.",
     )
-    sha256: str = ""  # pin of the ONNX file; empty = not checked
-    target_class: str = ""  # empty = the card's first target class
+    providers: tuple[str, ...] = setting(
+        ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"),
+        "ONNX Runtime execution providers in order of preference.",
+    )
+    sha256: str = setting("", "Expected SHA-256 of the ONNX file; empty skips the check.")
+    target_class: str = setting(
+        "", "Object class the policy is asked to reach; empty: the card's first."
+    )
 
 
 @dataclass(frozen=True)
 class TopicsConfig:
-    depth: str = "/camera/depth/image_raw"
-    rgb: str = "/camera/color/image_raw"
-    camera_info: str = "/camera/color/camera_info"
-    segmentation: str = "/camera/segmentation"  # class-id image (mono8/16) from a simulator
-    joint_states: str = "/joint_states"
-    pose: str = "/amcl_pose"  # for pose_source tf: the /tf topic
-    tf_static: str = "/tf_static"
-    estop: str = "/estop"  # std_msgs/Bool
-    cmd_vel: str = "/cmd_vel"
-    arm_command: str = "/arm_controller/joint_trajectory"
-    mask_out: str = "/rl_deploy/target_mask"
-    diagnostics: str = "/diagnostics"
+    depth: str = setting("/camera/depth/image_raw", "Depth image input (16UC1 mm or 32FC1 m).")
+    rgb: str = setting("/camera/color/image_raw", "RGB image input (masks.source detector).")
+    camera_info: str = setting("/camera/color/camera_info", "Camera info of the RGB image.")
+    segmentation: str = setting(
+        "/camera/segmentation",
+        "Class-id segmentation image, mono8/16, as simulators publish (masks.source segmentation).",
+    )
+    joint_states: str = setting("/joint_states", "Joint states input.")
+    pose: str = setting("/amcl_pose", "Base pose input; the /tf topic when pose_source is tf.")
+    tf_static: str = setting("/tf_static", "Static transforms, read when pose_source is tf.")
+    estop: str = setting("/estop", "std_msgs/Bool e-stop; true gives zero commands until false.")
+    cmd_vel: str = setting("/cmd_vel", "Base command output (to command_guard).")
+    arm_command: str = setting(
+        "/arm_controller/joint_trajectory", "Arm command output (to command_guard)."
+    )
+    mask_out: str = setting(
+        "/rl_deploy/target_mask", "Target mask used by the policy (mono8 Image), for debugging."
+    )
+    diagnostics: str = setting("/diagnostics", "Health output.")
 
 
 @dataclass(frozen=True)
 class MasksConfig:
-    # segmentation: a class-id image (simulators' ground truth) on topics.segmentation;
-    # detector: the YOLO-seg detector on topics.rgb, in this process (lowest latency);
-    # topics: one mono8 mask per class on <topic_prefix>/<class> (a separate perception_node).
-    source: MaskSource = "segmentation"
-    topic_prefix: str = "/rl_deploy/masks"
-    # Channel holding the class id in a colour segmentation image (Gazebo's label map is rgb8);
-    # -1: the image must be single-channel (mono8/mono16), as MuJoCo and most tools publish.
-    segmentation_channel: int = -1
-    depth_tolerance_m: float = 0.0  # detector masks: keep pixels this near the median depth
-    # Class-id table of the segmentation image, as parallel lists (ROS parameters have no maps).
-    class_names: tuple[str, ...] = ("cup", "bottle", "bowl", "table", "shelf")
-    class_ids: tuple[int, ...] = (1, 2, 3, 4, 5)
+    source: MaskSource = setting(
+        "segmentation",
+        "Where target masks come from: segmentation (a class-id image, simulators' ground "
+        "truth), detector (YOLO-seg on topics.rgb in this process, lowest latency) or topics "
+        "(a separate perception_node's per-class masks).",
+    )
+    topic_prefix: str = setting(
+        "/rl_deploy/masks", "masks.source topics: masks arrive on <prefix>/<class>."
+    )
+    # Gazebo's label map is rgb8; MuJoCo and most tools publish mono8/mono16.
+    segmentation_channel: int = setting(
+        -1,
+        "Channel of a multi-channel segmentation image that holds the class id (Gazebo: the "
+        "last); -1 for single-channel images.",
+    )
+    depth_tolerance_m: float = setting(
+        0.0,
+        "masks.source detector: keep mask pixels this near the instance's median depth (m); "
+        "0 disables.",
+    )
+    # The class-id table of the segmentation image as parallel lists (ROS parameters have no
+    # maps).
+    class_names: tuple[str, ...] = setting(
+        ("cup", "bottle", "bowl", "table", "shelf"),
+        "Class names of the segmentation image, parallel to class_ids.",
+    )
+    class_ids: tuple[int, ...] = setting(
+        (1, 2, 3, 4, 5), "Pixel values of those classes in the segmentation image."
+    )
 
 
 @dataclass(frozen=True)
 class FramesConfig:
-    map: str = "map"
-    base: str = "base_link"  # frame_id of stamped commands
+    map: str = setting("map", "Fixed frame of the pose (REP-105).")
+    base: str = setting("base_link", "Robot base frame; frame_id of stamped commands.")
 
 
 @dataclass(frozen=True)
 class TimeoutsConfig:
-    camera_s: float = 0.5
-    joints_s: float = 0.5
-    pose_s: float = 0.5
+    camera_s: float = setting(0.5, "s; older camera frames give zero commands.")
+    joints_s: float = setting(0.5, "s; older joint states give zero commands.")
+    pose_s: float = setting(0.5, "s; an older pose gives zero commands.")
 
 
 @dataclass(frozen=True)
 class DriftConfig:
     """Observation drift against the card's training statistics (rl_deploy.drift)."""
 
-    window: int = 100  # control steps in the live window (10 s at 10 Hz)
-    min_frames: int = 30  # no score before this many steps: a few frames say little
-    # Score (mean shift in training standard deviations) above which /diagnostics reports WARN.
+    window: int = setting(
+        100,
+        "Control steps over which live observation statistics are compared with the policy "
+        "card's training statistics (100: 10 s at 10 Hz).",
+    )
+    min_frames: int = setting(30, "Control steps in the window before a drift score is reported.")
     # Measured in the example room with the trained example policy: nominal runs stay below
-    # it, a camera tilted 10 degrees further down scores above it on depth.
-    threshold: float = 0.4
-    # Inputs to watch; empty: the image inputs (depth, masks). Vector inputs such as the pose
-    # relative to the episode start change with the phase of the task, not with the world.
-    inputs: tuple[str, ...] = ()
+    # 0.4, a camera tilted 10 degrees further down scores above it on depth.
+    threshold: float = setting(
+        0.4,
+        "Drift score (shift of the live mean in training standard deviations) above which "
+        "/diagnostics reports WARN for that input.",
+    )
+    # Vector inputs such as the pose relative to the episode start change with the phase of
+    # the task, not with the world: only images are watched by default.
+    inputs: tuple[str, ...] = setting(
+        (), "Policy inputs to watch for drift; empty: the image inputs (depth, masks)."
+    )
 
 
 @dataclass(frozen=True)
 class PipelineConfig:
     policy: PolicyConfig = field(default_factory=PolicyConfig)
-    robot_profile: str = "config/robots/diff_drive_arm.yaml"
+    robot_profile: str = setting(
+        "config/robots/diff_drive_arm.yaml",
+        "Robot profile YAML with the hard limits (config/robots/). Relative to base_dir.",
+    )
     topics: TopicsConfig = field(default_factory=TopicsConfig)
     masks: MasksConfig = field(default_factory=MasksConfig)
     detector: DetectorConfig = field(default_factory=DetectorConfig)  # masks.source: detector
     frames: FramesConfig = field(default_factory=FramesConfig)
     timeouts: TimeoutsConfig = field(default_factory=TimeoutsConfig)
     drift: DriftConfig = field(default_factory=DriftConfig)
-    pose_source: PoseSource = "amcl"
-    sync_slop_s: float = 0.05  # depth/mask/rgb stamps closer than this form one frame set
-    # A depth frame with fewer valid pixels (finite, > 0) than this is garbage: zero command.
-    depth_min_valid_fraction: float = 0.05
-    arm_command_type: ArmCommandType = "joint_trajectory"
-    cmd_vel_stamped: bool = False
-    diagnostics_period_s: float = 1.0
-    # Relative paths (card, robot profile, detector) are taken from here; "" = the working
-    # directory, as for the ROS nodes (whose launch files pass absolute share paths).
-    base_dir: str = ""
+    pose_source: PoseSource = setting(
+        "amcl", "Message type of the pose topic: amcl, pose_stamped, odometry or tf."
+    )
+    sync_slop_s: float = setting(
+        0.05, "s; depth, mask and RGB stamps closer than this form one frame set."
+    )
+    depth_min_valid_fraction: float = setting(
+        0.05,
+        "Depth frames with fewer valid pixels (finite, > 0) than this fraction are refused: "
+        "zero command and a WARN on /diagnostics.",
+    )
+    arm_command_type: ArmCommandType = setting(
+        "joint_trajectory",
+        "joint_trajectory (JointTrajectoryController) or float64_multi_array (forward "
+        "position controller).",
+    )
+    cmd_vel_stamped: bool = setting(False, "Publish TwistStamped instead of Twist.")
+    diagnostics_period_s: float = setting(1.0, "s between two /diagnostics messages.")
+    base_dir: str = setting(
+        "",
+        "Directory that relative paths (card, robot profile, detector) are taken from; empty: "
+        "the working directory.",
+    )
 
     @classmethod
     def from_mapping(
@@ -180,7 +234,20 @@ class PipelineConfig:
 Config = TypeVar("Config")
 
 
-def _build(cls: type[Config], values: Mapping[str, Any], prefix: str) -> Config:
+def config_from_mapping(cls: type[Config], values: Mapping[str, Any], **given: Any) -> Config:
+    """Any config dataclass from a nested mapping; unknown keys and wrong types name the key.
+
+    `given` fields are passed on as they are (objects with no mapping form, such as limits).
+    """
+    return _build(cls, values, "", given)
+
+
+def _build(
+    cls: type[Config],
+    values: Mapping[str, Any],
+    prefix: str,
+    given: Mapping[str, Any] | None = None,
+) -> Config:
     if not isinstance(values, Mapping):
         raise ConfigError(f"{prefix.rstrip('.') or 'config'} must be a mapping, got {values!r}")
     hints = get_type_hints(cls)
@@ -189,7 +256,7 @@ def _build(cls: type[Config], values: Mapping[str, Any], prefix: str) -> Config:
     if unknown:
         raise ConfigError(f"unknown config key(s) {[prefix + k for k in unknown]}")
     kwargs = {name: _coerce(hints[name], value, prefix + name) for name, value in values.items()}
-    return cls(**kwargs)
+    return cls(**kwargs, **(given or {}))
 
 
 def _coerce(hint: Any, value: Any, key: str) -> Any:

@@ -29,6 +29,7 @@ from rl_deploy.errors import ConfigError, DecodeError, RlDeployError
 from rl_deploy.io import Output
 from rl_deploy.log import RateLimitedLog
 from rl_deploy.safety import SafetyFilter, SafetyLimits
+from rl_deploy.settings import setting
 
 logger = logging.getLogger(__name__)
 
@@ -46,11 +47,17 @@ _NS = 1_000_000_000
 class GuardConfig:
     """How the guard decides; limits come from the robot profile and are never widened."""
 
-    limits: SafetyLimits
-    period_s: float = 0.02  # s, one output every period, zero or not
-    input_timeout_s: float = 0.15  # s, policy commands older than this give zero
-    teleop_timeout_s: float = 0.5  # s, teleop wins while its last message is younger
-    joints_timeout_s: float = 0.5  # s, arm targets need a joint measurement this fresh
+    limits: SafetyLimits  # from the robot profile
+    period_s: float = setting(0.02, "s between two outputs (zero or not).")
+    input_timeout_s: float = setting(
+        0.15,
+        "s; a policy command older than this gives zero. Keep it below two policy periods "
+        "minus period_s.",
+    )
+    teleop_timeout_s: float = setting(
+        0.5, "s; teleop has priority while its last message is this fresh."
+    )
+    joints_timeout_s: float = setting(0.5, "s; arm targets need a joint measurement this fresh.")
 
     def __post_init__(self) -> None:
         for key in ("period_s", "input_timeout_s", "teleop_timeout_s", "joints_timeout_s"):
@@ -208,13 +215,20 @@ class GuardTopics:
 class GuardIO:
     """Message forms on the wire: Twist or TwistStamped, trajectory or forward-controller array."""
 
-    topics: GuardTopics = GuardTopics()
-    stamped_in: bool = False  # policy and teleop send TwistStamped
-    stamped_out: bool = False  # the base controller takes TwistStamped (Jazzy diff_drive)
-    arm_command_type: ArmCommandType = "joint_trajectory"
-    arm_joint_names: tuple[str, ...] = ()  # order of float64_multi_array commands
-    frame_id: str = "base_link"  # of stamped outputs
-    diagnostics_period_s: float = 1.0
+    topics: GuardTopics = GuardTopics()  # wiring: remapped by the host, not a setting
+    stamped_in: bool = setting(False, "Policy and teleop inputs are TwistStamped.")
+    stamped_out: bool = setting(
+        False, "Publish TwistStamped (the Jazzy diff_drive_controller takes it)."
+    )
+    arm_command_type: ArmCommandType = setting(
+        "joint_trajectory",
+        "joint_trajectory or float64_multi_array, for the arm input and output alike.",
+    )
+    arm_joint_names: tuple[str, ...] = setting(
+        (), "Joint order of float64_multi_array arm commands."
+    )
+    frame_id: str = setting("base_link", "frame_id of stamped outputs.")
+    diagnostics_period_s: float = setting(1.0, "s between two /diagnostics messages.")
 
     def __post_init__(self) -> None:
         if self.arm_command_type == "float64_multi_array" and not self.arm_joint_names:

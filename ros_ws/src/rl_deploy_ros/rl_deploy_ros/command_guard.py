@@ -10,40 +10,29 @@ from typing import Any
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from std_srvs.srv import SetBool
 
+from rl_deploy.config import config_from_mapping
 from rl_deploy.errors import RlDeployError
 from rl_deploy.guard import GuardConfig, GuardIO, GuardStep
 from rl_deploy.safety import load_robot_limits
 from rl_deploy_ros import host
-from rl_deploy_ros.params import GUARD_SPECS
+from rl_deploy_ros.params import field_values, guard_specs
+
+SPECS = guard_specs()
 
 
 def build_step(values: dict[str, Any]) -> GuardStep:
     """Parameters → the core guard; ConfigError names the parameter at fault."""
-    limits = load_robot_limits(host.resolve_path(values["robot_profile"]))
-    config = GuardConfig(
-        limits=limits,
-        period_s=values["period_s"],
-        input_timeout_s=values["input_timeout_s"],
-        teleop_timeout_s=values["teleop_timeout_s"],
-        joints_timeout_s=values["joints_timeout_s"],
-    )
-    io = GuardIO(
-        stamped_in=values["stamped_in"],
-        stamped_out=values["stamped_out"],
-        arm_command_type=values["arm_command_type"],
-        arm_joint_names=tuple(values["arm_joint_names"]),
-        frame_id=values["frame_id"],
-        diagnostics_period_s=values["diagnostics_period_s"],
-    )
     for key in ("ros.qos.input", "ros.qos.output"):
         host.qos_profile(values[key], key)
-    return GuardStep(config, io)
+    limits = load_robot_limits(host.resolve_path(values["robot_profile"]))
+    config = config_from_mapping(GuardConfig, field_values(GuardConfig, values), limits=limits)
+    return GuardStep(config, config_from_mapping(GuardIO, field_values(GuardIO, values)))
 
 
 class CommandGuardNode(LifecycleNode):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("command_guard", **kwargs)
-        host.declare(self, GUARD_SPECS, build_step)
+        host.declare(self, SPECS, build_step)
         self._step: GuardStep | None = None
         self._topics: host.RawTopics | None = None
         self._timer: Any = None
@@ -54,7 +43,7 @@ class CommandGuardNode(LifecycleNode):
 
     @host.logged
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
-        values = host.values(self, GUARD_SPECS)
+        values = host.values(self, SPECS)
         try:
             self._step = build_step(values)
         except RlDeployError as err:

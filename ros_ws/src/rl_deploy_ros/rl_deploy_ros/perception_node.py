@@ -10,10 +10,10 @@ from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackRet
 
 from rl_deploy import codec
 from rl_deploy.codec.typestore import CAMERA_INFO, DIAGNOSTIC_ARRAY, IMAGE
+from rl_deploy.config import config_from_mapping
 from rl_deploy.errors import RlDeployError
 from rl_deploy.io import Output
-from rl_deploy.perception.runner import DetectorConfig
-from rl_deploy.perception.step import PerceptionConfig, PerceptionStep, PerceptionTopics
+from rl_deploy.perception.step import PerceptionConfig, PerceptionStep
 from rl_deploy_ros import host
 from rl_deploy_ros.params import core_mapping, perception_specs
 
@@ -23,22 +23,12 @@ DIAGNOSTICS_PERIOD_S = 1.0
 
 
 def build_config(values: dict[str, Any]) -> PerceptionConfig:
-    """Parameters → the core's config (ROS has already checked every value's type)."""
+    """Parameters → the core's config; ConfigError names the key at fault."""
     host.check_qos(values)
     mapping = core_mapping(values)
-    detector = dict(mapping["detector"])
-    detector["model"] = str(host.resolve_path(detector["model"], values["base_dir"]))
-    tuples = ("providers", "class_names")
-    detector.update({key: tuple(detector[key]) for key in tuples})
-    return PerceptionConfig(
-        detector=DetectorConfig(**detector),
-        topics=PerceptionTopics(**mapping["topics"]),
-        target_classes=tuple(mapping["target_classes"]),
-        mask_size=(int(mapping["mask_size"][0]), int(mapping["mask_size"][1])),
-        depth_tolerance_m=mapping["depth_tolerance_m"],
-        depth_slop_s=mapping["depth_slop_s"],
-        overlay=mapping["overlay"],
-    )
+    model = host.resolve_path(mapping["detector"]["model"], values["base_dir"])
+    mapping["detector"]["model"] = str(model)
+    return config_from_mapping(PerceptionConfig, mapping)
 
 
 class PerceptionNode(LifecycleNode):

@@ -19,6 +19,7 @@ from rl_deploy.perception.detections import Detections
 from rl_deploy.perception.letterbox import LetterboxBuffer, LetterboxGeometry, letterbox_geometry
 from rl_deploy.perception.model import GPU_PROVIDERS, ModelInfo, open_session, read_model_info
 from rl_deploy.perception.nms import class_aware_nms
+from rl_deploy.settings import setting
 
 logger = logging.getLogger(__name__)
 
@@ -27,23 +28,36 @@ logger = logging.getLogger(__name__)
 class DetectorConfig:
     """How to run a YOLO-seg ONNX export."""
 
-    model: str = "models/detector/detector.onnx"
-    providers: tuple[str, ...] = (
-        "TensorrtExecutionProvider",
-        "CUDAExecutionProvider",
-        "CPUExecutionProvider",
+    model: str = setting(
+        "models/detector/detector.onnx",
+        "YOLO-seg ONNX export; class names come from its metadata.",
     )
-    conf: float = 0.25  # minimum class score kept (strictly above), as Ultralytics' predict
-    iou: float = 0.7  # NMS IoU threshold within a class
-    max_det: int = 300
-    class_names: tuple[str, ...] = ()  # overrides the model's names (models without metadata)
-    trt_cache_dir: str = ""  # TensorRT engine cache; empty = rebuild each start
-    fp16: bool = False  # TensorRT FP16 engines
-    intra_op_threads: int = 0  # 0 = onnxruntime's default
-    io_binding: str = "auto"  # "auto": on GPU providers only; "on" / "off" force it
-    # Frames whose grey levels vary less than this (std over a sparse grid) carry no scene:
-    # a covered, dark or blinded camera. They give no detections instead of network guesses.
-    min_contrast: float = 2.0  # 0 disables the check
+    providers: tuple[str, ...] = setting(
+        ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"),
+        "ONNX Runtime execution providers in order of preference.",
+    )
+    conf: float = setting(
+        0.25, "Minimum class score of a detection (kept when strictly above, as Ultralytics)."
+    )
+    iou: float = setting(0.7, "NMS IoU threshold within a class.")
+    max_det: int = setting(300, "Most detections kept per frame.")
+    class_names: tuple[str, ...] = setting(
+        (), "Overrides the model's class names (models without metadata); empty: its own."
+    )
+    trt_cache_dir: str = setting(
+        "", "TensorRT engine cache directory; empty rebuilds the engines at each start."
+    )
+    fp16: bool = setting(False, "Build FP16 TensorRT engines.")
+    intra_op_threads: int = setting(0, "ONNX Runtime intra-op threads; 0: its default.")
+    io_binding: str = setting(
+        "auto", "ONNX Runtime I/O binding: auto (GPU providers only), on or off."
+    )
+    # A covered, dark or blinded camera carries no scene: no detections instead of guesses.
+    min_contrast: float = setting(
+        2.0,
+        "Frames whose grey levels vary less than this (standard deviation over a sparse grid) "
+        "give no detections; 0 disables the check.",
+    )
 
 
 class YoloSegRunner:

@@ -24,30 +24,56 @@ from rl_deploy.perception import masks as mask_ops
 from rl_deploy.perception.detections import Detections
 from rl_deploy.perception.messages import DetectionMessages, overlay_image
 from rl_deploy.perception.runner import DetectorConfig, YoloSegRunner
+from rl_deploy.settings import setting
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class PerceptionTopics:
-    rgb: str = "/camera/color/image_raw"
-    depth: str = "/camera/aligned_depth_to_color/image_raw"  # "" = no depth filtering
-    camera_info: str = "/camera/color/camera_info"  # "" = sizes not checked
-    detections: str = "/rl_deploy/detections"  # vision_msgs/Detection2DArray
-    label_info: str = "/rl_deploy/label_info"  # vision_msgs/LabelInfo, transient-local
-    masks: str = "/rl_deploy/masks"  # one mono8 Image per target class on <masks>/<class>
-    overlay: str = "/rl_deploy/detections_overlay"  # rgb8 debug image, only when enabled
+    rgb: str = setting("/camera/color/image_raw", "RGB image input.")
+    depth: str = setting(
+        "/camera/aligned_depth_to_color/image_raw",
+        "Depth aligned to the RGB image, for depth filtering; empty: none.",
+    )
+    camera_info: str = setting(
+        "/camera/color/camera_info",
+        "Camera info of the RGB image (frame sizes are checked against it); empty: none.",
+    )
+    detections: str = setting(
+        "/rl_deploy/detections",
+        "vision_msgs/Detection2DArray output (where vision_msgs is installed).",
+    )
+    label_info: str = setting(
+        "/rl_deploy/label_info", "vision_msgs/LabelInfo class map, transient-local."
+    )
+    masks: str = setting(
+        "/rl_deploy/masks", "Prefix of the per-class mono8 mask outputs: <prefix>/<class>."
+    )
+    overlay: str = setting(
+        "/rl_deploy/detections_overlay", "rgb8 debug overlay output, only when overlay is true."
+    )
 
 
 @dataclass(frozen=True)
 class PerceptionConfig:
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     topics: PerceptionTopics = field(default_factory=PerceptionTopics)
-    target_classes: tuple[str, ...] = ()  # classes that get a mask topic; () = all of the model's
-    mask_size: tuple[int, int] = (0, 0)  # (height, width) of the masks; (0, 0) = camera's
-    depth_tolerance_m: float = 0.0  # keep mask pixels this close to the median depth; 0 = off
-    depth_slop_s: float = 0.05  # a depth frame pairs with an RGB frame this close in time
-    overlay: bool = False  # publish the debug overlay (costs a full-resolution mask decode)
+    target_classes: tuple[str, ...] = setting(
+        (), "Classes that get a mask topic; empty: every class of the model."
+    )
+    mask_size: tuple[int, int] = setting(
+        (0, 0), "[height, width] of the masks; [0, 0]: the camera's."
+    )
+    depth_tolerance_m: float = setting(
+        0.0, "Keep mask pixels this near the instance's median depth (m); 0: off."
+    )
+    depth_slop_s: float = setting(
+        0.05, "s; a depth frame pairs with an RGB frame this close in time."
+    )
+    overlay: bool = setting(
+        False, "Publish the debug overlay image (costs a full-resolution mask decode)."
+    )
 
 
 @dataclass
