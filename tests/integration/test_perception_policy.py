@@ -25,7 +25,7 @@ CAMERA_TIMEOUT_S = 0.5  # config/policy_node.yaml: timeouts.camera_s
 LIMITS = {"linear": 0.5, "angular": 1.5}  # config/robots/diff_drive_arm.yaml
 PERCEPTION_PARAMS = ["--params-file", "config/perception_node.yaml"]
 POLICY_PARAMS = ["--params-file", "config/policy_node.yaml"]
-RGB = "/camera/color/image_raw"
+RGB, DEPTH = "/camera/color/image_raw", "/camera/depth/image_raw"
 CMD_VEL, ARM, TARGET_MASK = "/rl_deploy/cmd_vel", "/rl_deploy/arm_command", "/rl_deploy/target_mask"
 
 
@@ -100,7 +100,9 @@ def test_stack_node_hands_masks_over_in_process(start_node, probe, camera_bag):
     play(start_node, camera_bag)
     check_driving_on_detector_masks(probe, camera_bag)
     target = f"/rl_deploy/masks/{camera_bag.target_class}"
-    assert target not in subscribed(probe, "policy_node"), "no DDS hop for the masks"
+    policy_inputs = subscribed(probe, "policy_node")
+    assert DEPTH in policy_inputs
+    assert target not in policy_inputs, "no DDS hop for the masks"
     assert RGB in subscribed(probe, "perception_node")
     assert stack.alive()
 
@@ -112,7 +114,7 @@ def test_policy_node_on_a_separate_perception_node(start_node, probe, camera_bag
     play(start_node, camera_bag)
     check_driving_on_detector_masks(probe, camera_bag)
     target = f"/rl_deploy/masks/{camera_bag.target_class}"
-    assert target in subscribed(probe, "policy_node")
+    assert {DEPTH, target} <= subscribed(probe, "policy_node")
 
 
 def test_policy_zeroes_when_the_perception_process_dies(start_node, probe, camera_bag):
