@@ -10,7 +10,7 @@ import numpy as np
 import yaml
 
 from rl_deploy.sim import SceneSpec
-from rl_deploy.sim.dataset import _label_lines, _view, generate_dataset, instance_labels
+from rl_deploy.sim.dataset import _label_lines, generate_dataset, instance_labels, sample_view
 from rl_deploy.sim.render import CameraRenderer
 from rl_deploy.sim.world import SimWorld
 
@@ -45,7 +45,7 @@ def test_labels_fill_back_to_the_instance_masks(scene: SceneSpec):
     checked = 0
     try:
         for seed in range(6):
-            _view(scene, world, seed, rng)
+            sample_view(scene, world, seed, rng)
             frame = renderer.render(world.data)
             labels = instance_labels(scene, frame)
             lines = _label_lines(labels, (camera.height, camera.width)).splitlines()

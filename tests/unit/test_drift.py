@@ -70,14 +70,18 @@ def test_a_shifted_input_drifts_and_only_that_one(card):
     assert [score.name for score in monitor.drifting()] == ["depth"]
 
 
-def test_a_wider_spread_is_reported_but_does_not_score(card):
-    monitor = DriftMonitor(card, DriftConfig(window=200, min_frames=10, threshold=0.5))
+def test_a_changed_spread_scores_by_the_spread_factor(card):
     rng = np.random.default_rng(6)
-    for _ in range(200):
-        monitor.update(_feeds(card, rng, depth_scale=2.0))
-    depth = monitor.scores()["depth"]
-    assert depth.std_ratio == pytest.approx(2.0, abs=0.05)
-    assert depth.score < 0.1 and monitor.drifting() == []
+    for scale in (2.0, 0.5):
+        config = DriftConfig(window=200, min_frames=10, threshold=1.0, spread_factor=1.4)
+        monitor = DriftMonitor(card, config)
+        for _ in range(200):
+            monitor.update(_feeds(card, rng, depth_scale=scale))
+        depth = monitor.scores()["depth"]
+        assert depth.std_ratio == pytest.approx(scale, rel=0.03)
+        assert depth.score == pytest.approx(np.log(2.0) / np.log(1.4), rel=0.05)
+        assert abs(depth.mean_shift) < 0.05
+        assert [score.name for score in monitor.drifting()] == ["depth"]
 
 
 def test_no_score_before_min_frames_and_the_window_forgets(card):
@@ -122,7 +126,12 @@ def test_the_diagnostics_entry_warns_with_the_drifting_inputs(card):
 
 @pytest.mark.parametrize(
     "drift",
-    [{"threshold": 0.0}, {"threshold": float("nan")}, {"window": 10, "min_frames": 11}],
+    [
+        {"threshold": 0.0},
+        {"threshold": float("nan")},
+        {"window": 10, "min_frames": 11},
+        {"spread_factor": 1.0},
+    ],
 )
 def test_bad_drift_settings_name_the_key(drift):
     with pytest.raises(ConfigError, match="drift"):

@@ -1,8 +1,8 @@
 """Observation drift: the policy's live inputs against the training statistics in its card.
 
-Over a sliding window of recent control steps, each monitored input's live mean is compared with
-the card's: the score is the shift in training standard deviations (the worst element of a
-vector). Spread and out-of-range share are reported beside it.
+Over a sliding window of recent control steps, each monitored input's live mean and spread are
+compared with the card's; the score is 1.0 for a mean one training std away or a spread
+`spread_factor` times wider or narrower (the worst element of a vector).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ class DriftScore:
     """One input's drift over the live window (its worst element for vector inputs)."""
 
     name: str
-    score: float  # |mean_shift|
+    score: float  # max(|mean_shift|, |ln(std_ratio)| / ln(spread_factor))
     mean_shift: float  # (live mean - training mean) / training std
     std_ratio: float  # live std / training std
     out_of_range: float  # fraction of live values outside the training [min, max]
@@ -56,7 +56,7 @@ class _Window:
                 (np.array([data.sum()]), np.array([(data**2).sum()]), np.array([outside.sum()]))
             )
 
-    def score(self, name: str) -> DriftScore:
+    def score(self, name: str, spread_factor: float) -> DriftScore:
         sums = np.sum([frame[0] for frame in self.frames], axis=0)
         squares = np.sum([frame[1] for frame in self.frames], axis=0)
         outside = np.sum([frame[2] for frame in self.frames], axis=0)
@@ -65,9 +65,10 @@ class _Window:
         std = np.sqrt(np.maximum(squares / count - mean**2, 0.0))
         shift = (mean - self.mean) / self.std
         ratio = std / self.std
-        # The mean only: a window's spread swings with the phase of the task (a target mask
-        # empties as the robot closes in), its mean much less; a bumped or tilted camera moves it.
-        scores = np.abs(shift)
+        # A tilted camera shows in the spread of depth more than in its mean (which swings with
+        # what the robot faces); a constant live input has log(0): floor the ratio.
+        spread = np.abs(np.log(np.maximum(ratio, 1e-6))) / np.log(spread_factor)
+        scores = np.maximum(np.abs(shift), spread)
         worst = int(np.argmax(scores))
         return DriftScore(
             name=name,
@@ -112,7 +113,7 @@ class DriftMonitor:
     def scores(self) -> dict[str, DriftScore]:
         """Scores of the inputs with at least `min_frames` steps in their window."""
         return {
-            name: window.score(name)
+            name: window.score(name, self.config.spread_factor)
             for name, window in self._windows.items()
             if len(window.frames) >= self.config.min_frames
         }

@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 import yaml
 
+from rl_deploy.errors import ConfigError
 from rl_deploy.geometry import Pose2D
 from rl_deploy.sim.layout import Circle, robot_clear, sample_layout
 from rl_deploy.sim.render import CameraFrame, CameraRenderer
@@ -67,7 +68,7 @@ def _label_lines(labels: Labels, size: tuple[int, int]) -> str:
     return "".join(line + "\n" for line in lines)  # no instances: an empty file (background)
 
 
-def _view(scene: SceneSpec, world: SimWorld, seed: int, rng: np.random.Generator) -> None:
+def sample_view(scene: SceneSpec, world: SimWorld, seed: int, rng: np.random.Generator) -> None:
     """Lay out episode `seed` and put the robot part-way to the target, arm anywhere."""
     layout = sample_layout(scene, seed)
     world.reset(layout)
@@ -88,7 +89,14 @@ def _view(scene: SceneSpec, world: SimWorld, seed: int, rng: np.random.Generator
 
 
 def _write_split(
-    scene: SceneSpec, root: Path, split: str, *, n_images: int, seed: int, imgsz: int
+    scene: SceneSpec,
+    root: Path,
+    split: str,
+    *,
+    n_images: int,
+    seed: int,
+    imgsz: int,
+    prefix: str = "",
 ) -> None:
     images, labels = root / "images" / split, root / "labels" / split
     images.mkdir(parents=True, exist_ok=True)
@@ -101,10 +109,10 @@ def _write_split(
     height = round(imgsz * camera.height / camera.width)
     try:
         for index in range(n_images):
-            _view(scene, world, seed + index, rng)
+            sample_view(scene, world, seed + index, rng)
             frame = renderer.render(world.data)
             assert frame.rgb_u8 is not None
-            name = f"{split}_{index:05d}"
+            name = f"{prefix}{split}_{index:05d}"
             rgb = cv2.resize(frame.rgb_u8, (width, height), interpolation=cv2.INTER_AREA)
             cv2.imwrite(str(images / f"{name}.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
             text = _label_lines(instance_labels(scene, frame), (camera.height, camera.width))
@@ -140,6 +148,35 @@ def generate_dataset(
     }
     data_yaml = root / "data.yaml"
     data_yaml.write_text(yaml.safe_dump(data, sort_keys=False))
+    return data_yaml
+
+
+def add_sim_images(
+    data_yaml: str | Path,
+    n_images: int,
+    seed: int,
+    imgsz: int,
+    val_fraction: float = 0.2,
+    *,
+    scene_path: str | Path = DEFAULT_SCENE,
+) -> Path:
+    """Add simulator renders (named sim_*) to an existing YOLO-seg dataset with the same class
+    table, e.g. the synthetic one: a detector trained on both works in both worlds."""
+    scene = load_scene(scene_path)
+    data_yaml = Path(data_yaml)
+    data = yaml.safe_load(data_yaml.read_text())
+    names = [data["names"][k] for k in sorted(data["names"])]
+    if names != list(scene.classes):
+        raise ConfigError(f"dataset classes {names} differ from the scene's {list(scene.classes)}")
+    root = Path(data["path"])
+    n_val = max(1, round(n_images * val_fraction))
+    for split, count, split_seed in (
+        ("train", n_images - n_val, seed),
+        ("val", n_val, seed + HELD_OUT_SEED_OFFSET),
+    ):
+        _write_split(
+            scene, root, split, n_images=count, seed=split_seed, imgsz=imgsz, prefix="sim_"
+        )
     return data_yaml
 
 
