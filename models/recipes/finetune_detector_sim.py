@@ -101,6 +101,13 @@ def finetune(data_yaml: Path, args: argparse.Namespace) -> Path:
     return Path(args.work) / "train" / "weights" / "last.pt"
 
 
+def _relative(value: Any) -> str:
+    """A path inside the repository as a relative one, so the report reads the same anywhere."""
+    if isinstance(value, Path) and value.resolve().is_relative_to(REPO):
+        return str(value.resolve().relative_to(REPO))
+    return str(value)
+
+
 def _call(queue: Any, function: Callable[..., Any], args: tuple[Any, ...], kwargs: Any) -> None:
     queue.put(function(*args, **kwargs))
 
@@ -149,10 +156,11 @@ def main(argv: list[str] | None = None) -> int:
     shutil.copy2(weights, shipped)
     report = {
         "recipe": ["python", "models/recipes/finetune_detector_sim.py", *(argv or [])],
-        "args": {key: str(value) for key, value in vars(args).items()},
+        "args": {key: _relative(value) for key, value in vars(args).items()},
         "training_time_s": round(time.time() - started, 1),
     }
     report |= export_and_verify(shipped, [256, 320], args.out)
+    report["onnx"] = _relative(args.out)
     report["sim_recall"] = _in_process(sim_recall, args.out, args.recall_views)
     init_onnx = args.init.with_suffix(".onnx")
     report["sim_recall_of_init"] = _in_process(sim_recall, init_onnx, args.recall_views)

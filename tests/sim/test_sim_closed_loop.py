@@ -19,7 +19,14 @@ from rl_deploy.replay import Bag, replay
 from rl_deploy.safety import load_robot_limits
 from rl_deploy.sim import SceneSpec
 from rl_deploy.sim.closed_loop import ClosedLoop, load_results, save_results, spl
-from rl_deploy.sim.evaluate import DEFAULT_ROBOT, HELD_OUT_SEED, SimRun, evaluate, sim_config
+from rl_deploy.sim.evaluate import (
+    DEFAULT_ROBOT,
+    HELD_OUT_SEED,
+    SimRun,
+    default_config,
+    evaluate,
+    sim_config,
+)
 from rl_deploy.sim.host import HostOptions, MujocoSimHost
 
 EPISODES = 2
@@ -28,7 +35,7 @@ EPISODES = 2
 @pytest.fixture(scope="module")
 def gt_run(tmp_path_factory: pytest.TempPathFactory, scene_path: Path):
     out = tmp_path_factory.mktemp("sim_gt")
-    config = PipelineConfig(robot_profile=DEFAULT_ROBOT, base_dir=str(ROOT))
+    config = default_config(str(ROOT))
     run = SimRun(
         mode="gt",
         episodes=EPISODES,
@@ -100,7 +107,7 @@ def test_recorded_episode_replays_to_the_same_commands(gt_run, tmp_path: Path):
 
 
 def test_a_nan_policy_is_zeroed_and_the_episode_fails(scene: SceneSpec, tmp_path: Path):
-    config = PipelineConfig(robot_profile=DEFAULT_ROBOT, base_dir=str(ROOT))
+    config = default_config(str(ROOT))
     policy = Policy.load(nan_policy(tmp_path), providers=["CPUExecutionProvider"])
     host = MujocoSimHost(short_scene(scene, 2.0), HostOptions(rgb=False))
     try:

@@ -13,9 +13,14 @@ from sim_helpers import ROOT
 
 from rl_deploy import codec
 from rl_deploy.codec.typestore import TWIST
-from rl_deploy.config import PipelineConfig
 from rl_deploy.replay import Bag
-from rl_deploy.sim.evaluate import DEFAULT_ROBOT, HELD_OUT_SEED, SimRun, evaluate, sim_config
+from rl_deploy.sim.evaluate import (
+    HELD_OUT_SEED,
+    SimRun,
+    default_config,
+    evaluate,
+    sim_config,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -25,7 +30,7 @@ def test_one_episode_over_dds(tmp_path: Path, scene_document: dict[str, Any], mo
     scene_document["task"]["max_episode_s"] = 3.0
     scene_path = tmp_path / "short_room.yaml"
     scene_path.write_text(yaml.safe_dump(scene_document))
-    config = PipelineConfig(robot_profile=DEFAULT_ROBOT, base_dir=str(ROOT))
+    config = default_config(str(ROOT))
     run = SimRun(
         mode="dds",
         episodes=1,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rl_deploy.sync import FrameBuffer, Stamped, match_newest
+from rl_deploy.sync import FrameBuffer, Stamped, match_newest, unmatched_reason
 
 MS = 1_000_000
 
@@ -26,6 +26,16 @@ def test_newest_consistent_set_is_chosen():
 
 def test_no_match_outside_slop():
     assert match_newest(buffer([0, 100]), {"m": buffer([50])}, slop_ns=10 * MS) is None
+
+
+def test_unmatched_reason_names_the_silent_stream():
+    reason = unmatched_reason("/depth", buffer([0, 100]), {"/seg": buffer([])})
+    assert reason == "no frame received yet on ['/seg']"
+
+
+def test_unmatched_reason_gives_the_newest_stamps():
+    reason = unmatched_reason("/depth", buffer([0, 100]), {"/seg": buffer([2050])})
+    assert "/depth 0.100" in reason and "/seg 2.050" in reason
 
 
 def test_buffer_is_bounded_old_frames_dropped():

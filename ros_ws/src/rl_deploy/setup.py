@@ -18,6 +18,8 @@ setup(
         "numpy>=1.24",
         "rosbags>=0.10",
         "mcap>=1.1",
+        "lz4>=4",  # mcap chunks written by the replay and the simulator
+        "zstandard>=0.19",  # mcap chunks as ros2 bag record writes them
         "onnxruntime>=1.17",
         "onnx>=1.15",
         "opencv-python-headless>=4.8",

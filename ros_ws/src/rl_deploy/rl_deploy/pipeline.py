@@ -42,7 +42,7 @@ from rl_deploy.mask_sources import make_mask_source
 from rl_deploy.perception.runner import YoloSegRunner
 from rl_deploy.policy import Policy, RawObservation
 from rl_deploy.safety import SafetyFilter, SafetyLimits, load_robot_limits
-from rl_deploy.sync import FrameBuffer, Stamped, match_newest
+from rl_deploy.sync import FrameBuffer, Stamped, match_newest, unmatched_reason
 
 logger = logging.getLogger(__name__)
 
@@ -349,7 +349,7 @@ class Pipeline:
         others = self._mask_source.buffers
         matched = match_newest(self._depth, others, slop_ns)
         if matched is None:
-            return "no_frames", f"no depth frame matched by {list(others)} within slop"
+            return "no_frames", unmatched_reason(self.config.topics.depth, self._depth, others)
         depth, partners = matched
         oldest_arrival = min(frame.arrival_ns for frame in (depth, *partners.values()))
         age_s = (now_ns - oldest_arrival) / 1e9

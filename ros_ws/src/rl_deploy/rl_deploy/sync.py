@@ -35,6 +35,9 @@ class FrameBuffer(Generic[T]):
     def push(self, frame: Stamped[T]) -> None:
         self._frames.append(frame)
 
+    def newest(self) -> Stamped[T] | None:
+        return self._frames[-1] if self._frames else None
+
     def newest_first(self) -> Iterator[Stamped[T]]:
         return reversed(self._frames)
 
@@ -63,3 +66,17 @@ def match_newest(
         else:
             return frame, matched
     return None
+
+
+def unmatched_reason(
+    anchor_name: str, anchor: FrameBuffer[Any], others: Mapping[str, FrameBuffer[Any]]
+) -> str:
+    """Why match_newest found nothing: a stream without frames, or how far apart they are."""
+    newest = {anchor_name: anchor.newest(), **{name: b.newest() for name, b in others.items()}}
+    empty = [name for name, frame in newest.items() if frame is None]
+    if empty:
+        return f"no frame received yet on {empty}"
+    stamps = ", ".join(
+        f"{name} {frame.stamp_ns / 1e9:.3f}" for name, frame in newest.items() if frame
+    )
+    return f"no frame set within the sync slop; newest stamps (s): {stamps}"

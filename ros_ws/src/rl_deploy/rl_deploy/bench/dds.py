@@ -54,9 +54,18 @@ def ros_env(domain_id: int, *, udp_only: bool = False) -> dict[str, str]:
     if udp_only:
         env[TRANSPORTS] = "UDPv4"
     env.pop("ROS_LOCALHOST_ONLY", None)
-    if importlib.util.find_spec("rl_deploy_ros") is None:
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(NODE_SOURCE), env.get("PYTHONPATH")]))
+    # The child must import the same rl_deploy_ros this process would: an installed one, or
+    # the source tree (absolute, and even when only this process's sys.path knows it).
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_node_root()), env.get("PYTHONPATH")]))
     return env
+
+
+def _node_root() -> Path:
+    """The directory that holds the rl_deploy_ros package to run."""
+    spec = importlib.util.find_spec("rl_deploy_ros")
+    if spec is not None and spec.origin is not None:
+        return Path(spec.origin).resolve().parent.parent
+    return NODE_SOURCE.resolve()
 
 
 @dataclass

@@ -55,7 +55,12 @@ def run_over_dds(run: Any, scene: SceneSpec) -> list[EpisodeResult]:
                     "--params-file",
                     PERCEPTION_PARAMS,
                     *sim_time,
-                    *parameters({"topics.depth": scene.topics.depth}),
+                    *parameters(
+                        {
+                            "topics.depth": scene.topics.depth,
+                            "detector.model": str(config.resolve(config.detector.model)),
+                        }
+                    ),
                 ],
                 env,
                 log_dir,

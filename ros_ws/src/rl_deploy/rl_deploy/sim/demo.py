@@ -10,12 +10,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from rl_deploy.config import PipelineConfig
 from rl_deploy.sim.evaluate import (
-    DEFAULT_ROBOT,
     DEFAULT_SCENE,
     HELD_OUT_SEED,
     SimRun,
+    default_config,
     evaluate,
     sim_config,
 )
@@ -31,7 +30,7 @@ def run_demo(out: Path, episodes: int = DEMO_EPISODES) -> int:
         episodes=episodes,
         seed=HELD_OUT_SEED,
         scene_path=Path(DEFAULT_SCENE),
-        config=sim_config(PipelineConfig(robot_profile=DEFAULT_ROBOT), "stack"),
+        config=sim_config(default_config(), "stack"),
         out_dir=out / "sim",
         record=True,
     )

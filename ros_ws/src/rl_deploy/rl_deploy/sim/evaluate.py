@@ -18,12 +18,16 @@ from typing import Any
 
 from rl_deploy.config import MaskSource, PipelineConfig
 from rl_deploy.errors import ConfigError, RlDeployError
+from rl_deploy.perception.runner import DetectorConfig
 from rl_deploy.sim.scene import load_scene
 from rl_deploy.sim.spec import SceneSpec
 
 MODES = ("gt", "stack", "dds")
 DEFAULT_SCENE = "config/scenes/example_room.yaml"
 DEFAULT_ROBOT = "config/robots/stretch_like.yaml"
+# The example detector fine-tuned on simulator renders as well (models/recipes/
+# finetune_detector_sim.py): the shipped one learned programmatic scenes only.
+DEFAULT_DETECTOR = "models/detector/detector_sim.onnx"
 # Seeds from here on are never used in training (env i of a training run starts at
 # i * 1000003; validation during training uses 400000+).
 HELD_OUT_SEED = 500_000
@@ -53,8 +57,13 @@ def sim_config(base: PipelineConfig, mode: str) -> PipelineConfig:
     return dataclasses.replace(base, masks=masks)
 
 
-def default_config() -> PipelineConfig:
-    return PipelineConfig(robot_profile=DEFAULT_ROBOT)
+def default_config(base_dir: str = "") -> PipelineConfig:
+    """The simulator's robot profile and detector; everything else as the pipeline's defaults."""
+    return PipelineConfig(
+        robot_profile=DEFAULT_ROBOT,
+        detector=DetectorConfig(model=DEFAULT_DETECTOR),
+        base_dir=base_dir,
+    )
 
 
 def run_in_process(run: SimRun, scene: SceneSpec) -> list[Any]:
