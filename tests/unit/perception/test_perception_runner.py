@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 
 import cv2
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 from perception_helpers import SHIPPED_ONNX, SHIPPED_PT, frames, shipped_runner
 
-from rl_deploy.errors import ConfigError, DecodeError
+from rl_deploy.errors import ConfigError, DecodeError, ModelContractError
 from rl_deploy.perception.masks import decode_masks
 from rl_deploy.perception.runner import load_runner
 from rl_deploy.perception.synthetic import render_scene
@@ -176,3 +177,11 @@ def test_export_command_writes_card_and_verifies(tmp_path):
     assert runner.info.names == shipped_runner().info.names
     parity = verify(runner, ultralytics_model(out), sample_frames(2))
     assert parity.mask_iou > 0.99
+
+
+def test_sha256_pin_is_checked_before_loading():
+    digest = hashlib.sha256(SHIPPED_ONNX.read_bytes()).hexdigest()
+    runner = load_runner(SHIPPED_ONNX, sha256=digest.upper())
+    assert runner.names
+    with pytest.raises(ModelContractError, match=f"sha256 {digest} does not match .* {'0' * 64}"):
+        load_runner(SHIPPED_ONNX, sha256="0" * 64)

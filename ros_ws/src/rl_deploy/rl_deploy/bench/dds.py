@@ -184,8 +184,14 @@ class RobotSide:
         except ExternalShutdownException:
             return
 
-    def listen(self, topic: str, msgtype: str) -> None:
-        """Record every message on `topic` with the time it was heard."""
+    def listen(self, topic: str, msgtype: str, *, latest_only: bool = False) -> None:
+        """Record every message on `topic` with the time it was heard.
+
+        latest_only: best effort, for timing a stream that repeats itself (the guard's 50 Hz
+        output): a reliable reader would hold later samples back until a lost one is repaired.
+        """
+        from rclpy.qos import qos_profile_sensor_data
+
         self._heard.setdefault(topic, [])
 
         def on_message(data: bytes) -> None:
@@ -193,7 +199,8 @@ class RobotSide:
             with self._lock:
                 self._heard[topic].append((heard_ns, data))
 
-        self.node.create_subscription(message_class(msgtype), topic, on_message, 10, raw=True)
+        qos = qos_profile_sensor_data if latest_only else 10
+        self.node.create_subscription(message_class(msgtype), topic, on_message, qos, raw=True)
 
     def heard(self, topic: str, since_ns: int = 0) -> list[tuple[int, bytes]]:
         with self._lock:

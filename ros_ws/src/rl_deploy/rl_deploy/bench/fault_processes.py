@@ -143,7 +143,7 @@ def _kill_trials(
     phases_s: Callable[[], float],
 ) -> list[dict[str, Any]]:
     results = []
-    robot.listen(topic, TWIST)
+    robot.listen(topic, TWIST, latest_only=True)  # the time to the first zero is measured
     robot.start_playing()
     try:
         for _ in range(trials):

@@ -16,6 +16,7 @@ from typing import Any
 import onnxruntime as ort
 
 from rl_deploy.errors import ModelContractError
+from rl_deploy.integrity import verified_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -181,17 +182,26 @@ def open_session(
     providers: Sequence[str] = ("CPUExecutionProvider",),
     trt_cache_dir: str | None = None,
     fp16: bool = False,
+    *,
     intra_op_threads: int = 0,
+    expected_sha256: str = "",
 ) -> ort.InferenceSession:
-    """An InferenceSession on the best available requested provider (logged)."""
+    """An InferenceSession on the best available requested provider (logged).
+
+    expected_sha256: when set, the file's digest must match before anything parses it; the
+    session is then built from the bytes that were checked.
+    """
     path = Path(path)
-    if not path.is_file():
-        raise ModelContractError(f"detector model {path} does not exist")
+    try:
+        model_bytes = path.read_bytes()
+    except OSError as err:
+        raise ModelContractError(f"detector model {path} cannot be read: {err}") from err
+    verified_sha256(model_bytes, expected_sha256, f"detector model {path}")
     options = ort.SessionOptions()
     options.intra_op_num_threads = intra_op_threads  # 0: onnxruntime's default (physical cores)
     try:
         session = ort.InferenceSession(
-            str(path), options, providers=provider_list(providers, trt_cache_dir, fp16)
+            model_bytes, options, providers=provider_list(providers, trt_cache_dir, fp16)
         )
     except Exception as err:  # onnxruntime raises its own unrelated exception types
         raise ModelContractError(

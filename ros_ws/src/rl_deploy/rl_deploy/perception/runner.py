@@ -32,6 +32,7 @@ class DetectorConfig:
         "models/detector/detector.onnx",
         "YOLO-seg ONNX export; class names come from its metadata.",
     )
+    sha256: str = setting("", "Expected SHA-256 of the ONNX file; empty skips the check.")
     providers: tuple[str, ...] = setting(
         ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"),
         "ONNX Runtime execution providers in order of preference.",
@@ -77,7 +78,8 @@ class YoloSegRunner:
             config.providers,
             config.trt_cache_dir or None,
             config.fp16,
-            config.intra_op_threads,
+            intra_op_threads=config.intra_op_threads,
+            expected_sha256=config.sha256,
         )
         self.info: ModelInfo = read_model_info(self.session, config.model, config.class_names)
         self.provider: str = self.session.get_providers()[0]

@@ -5,7 +5,6 @@ The model file is hashed and its graph checked against the card before any sessi
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Mapping, Sequence
 
@@ -14,6 +13,7 @@ import numpy.typing as npt
 import onnxruntime as ort
 
 from rl_deploy.errors import ConfigError, ModelContractError
+from rl_deploy.integrity import verified_sha256
 from rl_deploy.policy.card import PolicyCard, TensorSpec
 from rl_deploy.policy.contract import check_card_against_model
 from rl_deploy.policy.loader import parse_model, read_model_bytes
@@ -53,12 +53,7 @@ class PolicyRunner:
     ) -> None:
         self.card = card
         model_bytes = read_model_bytes(card.onnx_path)
-        self.sha256 = hashlib.sha256(model_bytes).hexdigest()
-        if expected_sha256 and self.sha256 != expected_sha256.strip().lower():
-            raise ModelContractError(
-                f"{card.onnx_path}: sha256 {self.sha256} does not match the pinned "
-                f"{expected_sha256}"
-            )
+        self.sha256 = verified_sha256(model_bytes, expected_sha256, str(card.onnx_path))
         # Protobuf parsing only: an ONNX file never runs code when loaded (nothing is unpickled).
         check_card_against_model(card, parse_model(model_bytes, card.onnx_path))
         options = ort.SessionOptions()
