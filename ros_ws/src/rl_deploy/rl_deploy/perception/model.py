@@ -192,6 +192,8 @@ def open_session(
     session is then built from the bytes that were checked.
     """
     path = Path(path)
+    if not path.is_file():
+        raise ModelContractError(f"detector model {path} does not exist")
     try:
         model_bytes = path.read_bytes()
     except OSError as err:
