@@ -98,10 +98,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.threads:  # the node gets the detector's; its policy runs on onnxruntime's default
         detector = dataclasses.replace(config.detector, intra_op_threads=args.threads)
         config = dataclasses.replace(config, detector=detector)
-    pipeline, detector_session = build_pipeline(config, args.threads)
     spec = SyntheticBagSpec(width=args.width, height=args.height, camera_hz=args.camera_hz)
     world = SyntheticWorld(spec, config.topics, rgb=config.masks.source == "detector")
-    direct = measure_direct(pipeline, world, args.frames, detector_session)
+    # Stage costs with diagnostics at the configured period, as deployed; the timed and the DDS
+    # runs publish them every tick instead (they carry the tick's time).
+    configured = dataclasses.replace(
+        config,
+        diagnostics_period_s=bench_config(args.config, args.masks, False).diagnostics_period_s,
+    )
+    direct = measure_direct(*build_pipeline(configured, args.threads), world, args.frames)
+    pipeline, _ = build_pipeline(config, args.threads)
     realtime = measure_realtime(pipeline, world, args.seconds)
     with cpu_load(args.load_workers) as workers:
         loaded = measure_realtime(pipeline, world, args.seconds)
@@ -145,8 +151,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
-def bench_config(path: Path | None, masks: str) -> PipelineConfig:
-    """The given config (default: the built-in one) with stamped commands and the mask source."""
+def bench_config(
+    path: Path | None, masks: str, diagnostics_every_tick: bool = True
+) -> PipelineConfig:
+    """The params file's pipeline with the chosen mask source and a stamped command.
+
+    diagnostics_every_tick: /diagnostics then carries each tick's time (the DDS run splits its
+    latency there); False keeps the file's period, as a deployment runs.
+    """
     config = PipelineConfig.from_yaml(path) if path else PipelineConfig()
     source = masks
     if masks == "auto":
@@ -155,7 +167,9 @@ def bench_config(path: Path | None, masks: str) -> PipelineConfig:
     return dataclasses.replace(
         config,
         cmd_vel_stamped=True,  # the command carries the camera stamp it answers
-        diagnostics_period_s=DIAGNOSTICS_EVERY_TICK_S,  # stamped with each tick's time
+        diagnostics_period_s=(
+            DIAGNOSTICS_EVERY_TICK_S if diagnostics_every_tick else config.diagnostics_period_s
+        ),
         masks=dataclasses.replace(config.masks, source=source),  # type: ignore[arg-type]
     )
 
@@ -191,7 +205,7 @@ def _feed_camera(pipeline: Pipeline, world: SyntheticWorld, stamp_ns: int) -> No
 
 
 def measure_direct(
-    pipeline: Pipeline, world: SyntheticWorld, frames: int, detector: TimedSession | None
+    pipeline: Pipeline, detector: TimedSession | None, world: SyntheticWorld, frames: int
 ) -> dict[str, Any]:
     """Feed a frame, tick at once: every stage of one frame, and what the networks take."""
     stages: dict[str, list[float]] = {}

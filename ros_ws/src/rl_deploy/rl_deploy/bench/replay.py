@@ -36,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    config = bench_config(args.config, args.masks)
+    config = bench_config(args.config, args.masks, diagnostics_every_tick=False)
     with tempfile.TemporaryDirectory(prefix="rl_deploy_bench_replay_") as work:
         bag_path = args.bag or write_synthetic_bag(
             Path(work) / "bag",

@@ -31,6 +31,10 @@ START_SLACK_S = 120.0  # process start, model loading and discovery on a busy ma
 # (0.1 s) plus a camera period (0.067 s) plus transport, so a busy machine slows the run down
 # instead of starving the policy.
 MAX_STACK_LAG_S = 0.3
+# Camera-sized images between the sim and the stack, reliable: measured here, best-effort
+# 640x480 frames were lost so often over Fast DDS that the policy acted on one frame for up to
+# four control periods (sim_node publishes reliably, so a reliable reader matches).
+CAMERA_QOS = "reliable:2"
 # The policy's commands go to command_guard, which alone talks to the robot (the simulator).
 POLICY_CMD_VEL, POLICY_ARM = "/rl_deploy/cmd_vel", "/rl_deploy/arm_command"
 
@@ -59,6 +63,7 @@ def run_over_dds(run: Any, scene: SceneSpec) -> list[EpisodeResult]:
                         {
                             "topics.depth": scene.topics.depth,
                             "detector.model": str(config.resolve(config.detector.model)),
+                            "ros.qos.camera": CAMERA_QOS,
                         }
                     ),
                 ],
@@ -142,6 +147,7 @@ def _episode(
                     "policy.target_class": target,
                     "robot_profile": robot,
                     "masks.source": "topics",
+                    "ros.qos.camera": CAMERA_QOS,
                     "topics.cmd_vel": POLICY_CMD_VEL,
                     "topics.arm_command": POLICY_ARM,
                 }
