@@ -94,18 +94,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    config = bench_config(args.config, args.masks)
+    # The direct steps run with diagnostics at the file's period, as deployed; the timed and
+    # the DDS runs publish them every tick instead (they carry the tick's time).
+    configured = bench_config(args.config, args.masks, diagnostics_every_tick=False)
     if args.threads:  # the node gets the detector's; its policy runs on onnxruntime's default
-        detector = dataclasses.replace(config.detector, intra_op_threads=args.threads)
-        config = dataclasses.replace(config, detector=detector)
+        detector = dataclasses.replace(configured.detector, intra_op_threads=args.threads)
+        configured = dataclasses.replace(configured, detector=detector)
+    config = dataclasses.replace(configured, diagnostics_period_s=DIAGNOSTICS_EVERY_TICK_S)
     spec = SyntheticBagSpec(width=args.width, height=args.height, camera_hz=args.camera_hz)
     world = SyntheticWorld(spec, config.topics, rgb=config.masks.source == "detector")
-    # Stage costs with diagnostics at the configured period, as deployed; the timed and the DDS
-    # runs publish them every tick instead (they carry the tick's time).
-    configured = dataclasses.replace(
-        config,
-        diagnostics_period_s=bench_config(args.config, args.masks, False).diagnostics_period_s,
-    )
     direct = measure_direct(*build_pipeline(configured, args.threads), world, args.frames)
     pipeline, _ = build_pipeline(config, args.threads)
     realtime = measure_realtime(pipeline, world, args.seconds)
