@@ -42,6 +42,9 @@ def camera_imgsz(long_side: int, stride: int = 32) -> tuple[int, int]:
     return height, long_side
 
 
+SETTLE_S = 0.02  # pause before each timed call (see _interleaved)
+
+
 def _stats(times_s: list[float]) -> tuple[float, float]:
     ms = np.asarray(times_s) * 1000.0
     return round(float(np.median(ms)), 3), round(float(np.percentile(ms, 90)), 3)
@@ -53,7 +56,9 @@ def _interleaved(
     """Seconds per call of each method, the methods taking turns frame by frame.
 
     Taking turns (in a rotating order) exposes every method to the same background load and
-    cache state, so their ratios hold on a busy machine too.
+    cache state, so their ratios hold on a busy machine too. Each call waits SETTLE_S first: the
+    worker threads of the previous method's runtime spin on after its run, and on a small machine
+    they would take the cores from the call being timed.
     """
     for fn in methods.values():
         for i in range(warmup):
@@ -64,6 +69,7 @@ def _interleaved(
         for i in range(n_frames):
             shift = (i + round_index) % len(names)
             for name in names[shift:] + names[:shift]:
+                time.sleep(SETTLE_S)
                 start = time.perf_counter()
                 methods[name](i)
                 times[name].append(time.perf_counter() - start)
