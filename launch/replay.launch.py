@@ -10,15 +10,29 @@ offline run, without ROS, use `rl-deploy replay BAG --out DIR` instead.
 """
 
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, ExecuteProcess, IncludeLaunchDescription
+from launch.actions import (
+    DeclareLaunchArgument,
+    ExecuteProcess,
+    IncludeLaunchDescription,
+    SetEnvironmentVariable,
+)
 from launch.conditions import IfCondition
 from launch.launch_description_sources import PythonLaunchDescriptionSource
-from launch.substitutions import LaunchConfiguration, PathJoinSubstitution, PythonExpression
+from launch.substitutions import (
+    EnvironmentVariable,
+    LaunchConfiguration,
+    PathJoinSubstitution,
+    PythonExpression,
+)
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
 PACKAGE = "rl_deploy_ros"
 SHARE = FindPackageShare(PACKAGE)
+DDS_PROFILE = EnvironmentVariable(
+    "FASTRTPS_DEFAULT_PROFILES_FILE",
+    default_value=PathJoinSubstitution([SHARE, "config", "dds", "fastdds_large_frames.xml"]),
+)
 RECORDED = ["/cmd_vel", "/arm_controller/joint_trajectory", "/diagnostics"]
 
 ARGUMENTS = [
@@ -37,6 +51,7 @@ ARGUMENTS = [
     ("pose_topic", "/amcl_pose", "Recorded base pose topic."),
     ("depth_topic", "/camera/depth/image_raw", "Recorded depth image topic."),
     ("rgb_topic", "/camera/color/image_raw", "Recorded RGB image topic."),
+    ("dds_profile", DDS_PROFILE, "Fast DDS profile, here and in the stack (see robot.launch.py)."),
 ]
 
 
@@ -84,6 +99,7 @@ def generate_launch_description() -> LaunchDescription:
                     "pose_topic",
                     "depth_topic",
                     "rgb_topic",
+                    "dds_profile",
                 )
             },
         }.items(),
@@ -94,4 +110,13 @@ def generate_launch_description() -> LaunchDescription:
         else DeclareLaunchArgument(name, default_value=default, description=text)
         for name, default, text in ARGUMENTS
     ]
-    return LaunchDescription([*declared, ros2bag, bag_play, stack])
+    # The player writes the camera frames: it needs the profile as much as the readers.
+    return LaunchDescription(
+        [
+            *declared,
+            SetEnvironmentVariable("FASTRTPS_DEFAULT_PROFILES_FILE", arg("dds_profile")),
+            ros2bag,
+            bag_play,
+            stack,
+        ]
+    )

@@ -9,14 +9,23 @@ file only remaps to their topics. sim_gazebo.launch.py and replay.launch.py incl
 """
 
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, GroupAction
+from launch.actions import DeclareLaunchArgument, GroupAction, SetEnvironmentVariable
 from launch.conditions import IfCondition, UnlessCondition
-from launch.substitutions import LaunchConfiguration, PathJoinSubstitution, PythonExpression
+from launch.substitutions import (
+    EnvironmentVariable,
+    LaunchConfiguration,
+    PathJoinSubstitution,
+    PythonExpression,
+)
 from launch_ros.actions import Node, PushRosNamespace
 from launch_ros.substitutions import FindPackageShare
 
 PACKAGE = "rl_deploy_ros"
 SHARE = FindPackageShare(PACKAGE)
+DDS_PROFILE = EnvironmentVariable(
+    "FASTRTPS_DEFAULT_PROFILES_FILE",
+    default_value=PathJoinSubstitution([SHARE, "config", "dds", "fastdds_large_frames.xml"]),
+)
 
 # name, default, description: every argument of this file.
 ARGUMENTS = [
@@ -73,6 +82,12 @@ ARGUMENTS = [
         "arm_command_topic",
         "/arm_controller/joint_trajectory",
         "Arm controller command (guard output).",
+    ),
+    (
+        "dds_profile",
+        DDS_PROFILE,
+        "Fast DDS profile of the processes started here: FASTRTPS_DEFAULT_PROFILES_FILE when "
+        "set, else config/dds/fastdds_large_frames.xml (camera frames in one piece).",
     ),
 ]
 
@@ -158,6 +173,15 @@ def generate_launch_description() -> LaunchDescription:
                 DeclareLaunchArgument(name, default_value=default, description=text)
                 for name, default, text in ARGUMENTS
             ),
-            GroupAction([PushRosNamespace(arg("namespace")), policy, perception, stack, guard]),
+            GroupAction(
+                [
+                    SetEnvironmentVariable("FASTRTPS_DEFAULT_PROFILES_FILE", arg("dds_profile")),
+                    PushRosNamespace(arg("namespace")),
+                    policy,
+                    perception,
+                    stack,
+                    guard,
+                ]
+            ),
         ]
     )

@@ -11,12 +11,21 @@ the stack reads the map-frame ground-truth odometry instead (pose_source odometr
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription, SetEnvironmentVariable
 from launch.launch_description_sources import PythonLaunchDescriptionSource
-from launch.substitutions import LaunchConfiguration, PathJoinSubstitution, PythonExpression
+from launch.substitutions import (
+    EnvironmentVariable,
+    LaunchConfiguration,
+    PathJoinSubstitution,
+    PythonExpression,
+)
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
 PACKAGE = "rl_deploy_ros"
 SHARE = FindPackageShare(PACKAGE)
+DDS_PROFILE = EnvironmentVariable(
+    "FASTRTPS_DEFAULT_PROFILES_FILE",
+    default_value=PathJoinSubstitution([SHARE, "config", "dds", "fastdds_large_frames.xml"]),
+)
 
 ARGUMENTS = [
     ("scene", "example_room", "Scene generated under config/scenes/generated/."),
@@ -29,6 +38,7 @@ ARGUMENTS = [
     ),
     ("target_class", "cup", "Object class the policy is asked to reach."),
     ("mask_source", "segmentation", "segmentation (Gazebo's label camera), detector or topics."),
+    ("dds_profile", DDS_PROFILE, "Fast DDS profile, here and in the stack (see robot.launch.py)."),
 ]
 
 
@@ -65,6 +75,7 @@ def generate_launch_description() -> LaunchDescription:
             "pose_topic": "/ground_truth/odom",
             "cmd_vel_topic": "/cmd_vel",
             "arm_command_topic": "/arm_controller/joint_trajectory",
+            "dds_profile": arg("dds_profile"),
         }.items(),
     )
     return LaunchDescription(
@@ -77,6 +88,9 @@ def generate_launch_description() -> LaunchDescription:
             SetEnvironmentVariable(
                 "GZ_SIM_RESOURCE_PATH", PathJoinSubstitution([scene_dir, "models"])
             ),
+            SetEnvironmentVariable(
+                "FASTRTPS_DEFAULT_PROFILES_FILE", arg("dds_profile")
+            ),  # the bridge writes the camera frames
             gazebo,
             bridge,
             stack,

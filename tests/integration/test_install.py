@@ -38,7 +38,11 @@ def test_share_holds_launch_config_and_models(ros_install: Path):
     share = ros_install / "rl_deploy_ros" / "share" / "rl_deploy_ros"
     for launch in LAUNCH_FILES:
         assert (share / "launch" / launch.name).is_file()
-    for relative in ("config/policy_node.yaml", "config/robots/stretch_like.yaml"):
+    for relative in (
+        "config/policy_node.yaml",
+        "config/robots/stretch_like.yaml",
+        "config/dds/fastdds_large_frames.xml",
+    ):
         assert (share / relative).is_file()
     assert (share / "models" / "example_reach.yaml").is_file()
     assert (share / "models" / "example_reach.onnx").is_file()

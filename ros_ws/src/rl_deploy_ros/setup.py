@@ -34,6 +34,7 @@ setup(
         *shared("launch", "*.launch.py"),
         *shared("config", "*.yaml"),
         *shared("config", "robots/*.yaml"),
+        *shared("config", "dds/*.xml"),
         *shared("config", "scenes/**/*"),
         *shared("models", "*.yaml"),
         *shared("models", "*.onnx"),

@@ -6,6 +6,7 @@ import math
 from dataclasses import replace
 from typing import Any
 
+import cv2
 import numpy as np
 import pytest
 from policy_helpers import MODELS_DIR, card_dict
@@ -13,6 +14,7 @@ from policy_helpers import MODELS_DIR, card_dict
 from rl_deploy.errors import ConfigError, DecodeError, StaleInputError
 from rl_deploy.geometry import Pose2D
 from rl_deploy.policy import ObservationBuilder, PolicyCard, RawObservation, parse_card
+from rl_deploy.policy.image import preprocess_depth
 
 ZERO_JOINTS = np.zeros(10, np.float32)
 
@@ -255,3 +257,33 @@ def test_a_failed_build_leaves_the_history_untouched():
     with pytest.raises(ConfigError):
         builder.build(bad)
     assert builder.build(_joint_raw([7, 8, 9]))["joints"].tolist() == [[1, 2, 3, 7, 8, 9]]
+
+
+def _reach_depth_spec(reach_card: PolicyCard) -> Any:
+    (spec,) = [s for s in reach_card.inputs if s.source == "depth"]
+    assert spec.depth.invalid_values == (0.0,) and spec.depth.fill_m == 0.0
+    return spec
+
+
+def test_clean_frame_shortcut_gives_the_values_of_fill_clip_scale(reach_card: PolicyCard):
+    # example_reach: 0 is invalid and filled with 0, so a frame inside [0, 10] m skips fill and
+    # clip; the result must be the full recipe's, bit for bit.
+    spec = _reach_depth_spec(reach_card)
+    rng = np.random.default_rng(3)
+    depth = rng.uniform(0.3, 9.9, (480, 640)).astype(np.float32)
+    depth[rng.random((480, 640)) < 0.1] = 0.0  # no reading
+    full = np.clip(np.where(depth == 0.0, 0.0, depth), 0.0, 10.0).astype(np.float32)
+    full *= np.float32(0.1)
+    expected = cv2.resize(full, (160, 120), interpolation=cv2.INTER_AREA)
+    assert np.array_equal(preprocess_depth(depth, spec.depth, spec.image), expected)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, 12.0, -1.0])
+def test_one_pixel_outside_the_shortcut_gets_the_full_recipe(reach_card: PolicyCard, bad):
+    spec = _reach_depth_spec(reach_card)
+    depth = np.full((480, 640), 2.0, np.float32)
+    depth[0, 0] = bad  # NaN and inf are filled with 0; 12 m is clipped to 10; -1 m to 0
+    out = preprocess_depth(depth, spec.depth, spec.image)
+    corner = {"nan": 0.0, "inf": 0.0, "12.0": 10.0, "-1.0": 0.0}[str(bad)]
+    assert out[0, 0] == pytest.approx((15 * 0.2 + corner * 0.1) / 16, abs=1e-6)
+    assert np.all(np.isfinite(out)) and out[1, 1] == pytest.approx(0.2)

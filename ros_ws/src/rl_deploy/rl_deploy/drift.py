@@ -11,6 +11,7 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import numpy.typing as npt
 
@@ -46,14 +47,23 @@ class _Window:
         self.count_per_frame = 1 if self.per_element else frame_size
 
     def push(self, value: npt.NDArray[np.generic]) -> None:
-        data = np.asarray(value, dtype=np.float64).reshape(-1)
         if self.per_element:
+            data = np.asarray(value, dtype=np.float64).reshape(-1)
             outside = (data < self.low) | (data > self.high)
             self.frames.append((data, data**2, outside.astype(np.float64)))
-        else:
-            outside = (data < self.low[0]) | (data > self.high[0])
+        else:  # images: a few calls per frame (this runs in every control step)
+            data = np.ravel(value)
+            mean, std = (float(v[0, 0]) for v in cv2.meanStdDev(data))
+            outside_count = np.count_nonzero(data < self.low[0]) + np.count_nonzero(
+                data > self.high[0]
+            )
+            n = data.size
             self.frames.append(
-                (np.array([data.sum()]), np.array([(data**2).sum()]), np.array([outside.sum()]))
+                (
+                    np.array([mean * n]),
+                    np.array([(std * std + mean * mean) * n]),
+                    np.array([float(outside_count)]),
+                )
             )
 
     def score(self, name: str, spread_factor: float) -> DriftScore:

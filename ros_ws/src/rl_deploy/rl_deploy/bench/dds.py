@@ -15,7 +15,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,9 @@ from rl_deploy.errors import ConfigError
 NODE_SOURCE = Path("ros_ws/src/rl_deploy_ros")  # used when rl_deploy_ros is not installed
 START_TIMEOUT_S = 90.0  # model loading and discovery on a busy 2-core machine
 TRANSPORTS = "FASTDDS_BUILTIN_TRANSPORTS"
+PROFILE = "FASTRTPS_DEFAULT_PROFILES_FILE"
+# The shipped Fast DDS profile for camera-sized messages (config/dds/, from the repo root).
+LARGE_FRAMES_PROFILE = Path("config/dds/fastdds_large_frames.xml")
 _MAIN = "import sys; from rl_deploy_ros.{node} import main; sys.exit(main())"
 
 
@@ -44,20 +48,58 @@ def new_domain_id() -> int:
     return random.Random(os.getpid() ^ time.time_ns()).randrange(201, 232)  # tests: 1..200
 
 
-def ros_env(domain_id: int, *, udp_only: bool = False) -> dict[str, str]:
-    """This process's environment, isolated on one DDS domain of this machine.
+def dds_profile() -> Path | None:
+    """The Fast DDS profile of the runs' participants: $FASTRTPS_DEFAULT_PROFILES_FILE when set
+    (set empty: Fast DDS's defaults), else the shipped large-frames profile when found."""
+    chosen = os.environ.get(PROFILE)
+    if chosen is not None:
+        return Path(chosen).resolve() if chosen else None
+    return LARGE_FRAMES_PROFILE.resolve() if LARGE_FRAMES_PROFILE.is_file() else None
+
+
+def dds_variables(domain_id: int, *, udp_only: bool = False) -> dict[str, str | None]:
+    """DDS settings of every participant of one run, this process's too (None: unset).
 
     udp_only: loopback UDP instead of Fast DDS's shared memory, for runs that SIGKILL nodes (a
     killed reader's shared-memory port slows its writers until its lease runs out).
     """
-    env = dict(os.environ, ROS_DOMAIN_ID=str(domain_id), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
-    if udp_only:
-        env[TRANSPORTS] = "UDPv4"
-    env.pop("ROS_LOCALHOST_ONLY", None)
+    profile = None if udp_only else dds_profile()
+    return {
+        "ROS_DOMAIN_ID": str(domain_id),
+        "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
+        "ROS_LOCALHOST_ONLY": None,  # deprecated in Jazzy; the range above replaces it
+        TRANSPORTS: "UDPv4" if udp_only else os.environ.get(TRANSPORTS),
+        PROFILE: str(profile) if profile else None,
+    }
+
+
+def ros_env(domain_id: int, *, udp_only: bool = False) -> dict[str, str]:
+    """The environment of a node process, isolated on one DDS domain of this machine."""
+    env = dict(os.environ)
+    _update(env, dds_variables(domain_id, udp_only=udp_only))
     # The child must import the same rl_deploy_ros this process would: an installed one, or
     # the source tree (absolute, and even when only this process's sys.path knows it).
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_node_root()), env.get("PYTHONPATH")]))
     return env
+
+
+def _update(env: MutableMapping[str, str], variables: Mapping[str, str | None]) -> None:
+    for key, value in variables.items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+
+
+@contextmanager
+def _process_environment(variables: Mapping[str, str | None]) -> Iterator[None]:
+    """`variables` in os.environ for the block (rcl and Fast DDS read them at init)."""
+    saved = {key: os.environ.get(key) for key in variables}
+    _update(os.environ, variables)
+    try:
+        yield
+    finally:
+        _update(os.environ, saved)
 
 
 def _node_root() -> Path:
@@ -142,17 +184,10 @@ class RobotSide:
 
         self.world = world
         self.context = Context()
-        transports = os.environ.get(TRANSPORTS)
-        if udp_only:  # read when the DDS participant is created, below
-            os.environ[TRANSPORTS] = "UDPv4"
-        try:
+        # The same DDS settings as the nodes': they are read when the participant is created.
+        with _process_environment(dds_variables(domain_id, udp_only=udp_only)):
             rclpy.init(context=self.context, domain_id=domain_id)
             self.node = rclpy.create_node("rl_deploy_bench_robot", context=self.context)
-        finally:
-            if transports is None:
-                os.environ.pop(TRANSPORTS, None)
-            else:
-                os.environ[TRANSPORTS] = transports
         topics = config.topics
         image = message_class("sensor_msgs/msg/Image")
         camera_qos = 10 if reliable_camera else qos_profile_sensor_data

@@ -16,6 +16,7 @@ from typing import Any
 from rl_deploy import codec
 from rl_deploy.bench.dds import (
     RobotSide,
+    dds_profile,
     launch,
     new_domain_id,
     parameters,
@@ -86,6 +87,7 @@ def measure_dds(
         "domain_id": domain_id,
         "node": f"policy_node (own process), masks {config.masks.source}",
         "camera_qos": camera_qos,
+        "dds_profile": str(profile) if (profile := dds_profile()) else "Fast DDS defaults",
         "seconds": seconds,
         "policy_commands": len(commands),
         "total_ms": summary([(c.heard_ns - c.stamp_ns) / 1e6 for c in commands]),

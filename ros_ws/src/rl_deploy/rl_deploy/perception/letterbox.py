@@ -65,23 +65,28 @@ class LetterboxBuffer:
     """A reusable (1, 3, H, W) float32 input tensor filled by `fill`.
 
     The padding is written once per geometry: frames of one camera share a geometry, so each
-    frame costs one resize and one scaled transpose into the content region.
+    frame costs one resize, one split into channel planes and one division per plane.
     """
 
     def __init__(self) -> None:
         self._geometry: LetterboxGeometry | None = None
         self.tensor: npt.NDArray[np.float32] = np.zeros((1, 3, 0, 0), np.float32)
+        self._planes: list[npt.NDArray[np.uint8]] = []
 
     def fill(self, rgb: npt.NDArray[np.uint8], geometry: LetterboxGeometry) -> None:
         """Write `rgb` (H, W, 3 uint8) into the tensor as Ultralytics would (RGB, /255)."""
+        resized_h, resized_w = geometry.resized_hw
         if geometry != self._geometry:
             self.tensor = np.full((1, 3, *geometry.input_hw), _PAD_UNIT, np.float32)
+            self._planes = [np.empty((resized_h, resized_w), np.uint8) for _ in range(3)]
             self._geometry = geometry
-        resized_h, resized_w = geometry.resized_hw
         if rgb.shape[:2] != (resized_h, resized_w):
             size_wh = (resized_w, resized_h)
             rgb = np.asarray(cv2.resize(rgb, size_wh, interpolation=cv2.INTER_LINEAR), np.uint8)
         rows = slice(geometry.top, geometry.top + resized_h)
         cols = slice(geometry.left, geometry.left + resized_w)
-        # Division (not multiplication by 1/255) keeps the values bit-identical to Ultralytics'.
-        np.divide(rgb.transpose(2, 0, 1), _U8_TO_UNIT, out=self.tensor[0, :, rows, cols])
+        # Contiguous planes divide twice as fast as a transposed view of the interleaved frame;
+        # division (not multiplication by 1/255) keeps the values bit-identical to Ultralytics'.
+        cv2.split(rgb, mv=self._planes)
+        for channel, plane in enumerate(self._planes):
+            np.divide(plane, _U8_TO_UNIT, out=self.tensor[0, channel, rows, cols])
