@@ -49,6 +49,7 @@ def test_node_and_robot_side_talk_through_the_profiles_segments(repo):
     the first participant is created, and this one may have made one already.
     """
     env = {k: v for k, v in os.environ.items() if k not in (PROFILE, TRANSPORTS)}
+    env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"  # the bench's own participant too
     segment_size = _profile_values(repo)["segment_size"]
     before = set(_segments())
     large: set[str] = set()

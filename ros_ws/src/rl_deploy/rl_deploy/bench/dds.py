@@ -58,7 +58,7 @@ def dds_profile() -> Path | None:
 
 
 def dds_variables(domain_id: int, *, udp_only: bool = False) -> dict[str, str | None]:
-    """DDS settings of every participant of one run, this process's too (None: unset).
+    """DDS settings of the nodes of one run (None: unset).
 
     udp_only: loopback UDP instead of Fast DDS's shared memory, for runs that SIGKILL nodes (a
     killed reader's shared-memory port slows its writers until its lease runs out).
@@ -184,8 +184,11 @@ class RobotSide:
 
         self.world = world
         self.context = Context()
-        # The same DDS settings as the nodes': they are read when the participant is created.
-        with _process_environment(dds_variables(domain_id, udp_only=udp_only)):
+        # The nodes' transports (read when the participant is created, below). The discovery
+        # range stays this process's: with LOCALHOST here too, a perception_node restarted after
+        # a SIGKILL was at times not matched again for over a minute (bench faults).
+        variables = dds_variables(domain_id, udp_only=udp_only)
+        with _process_environment({key: variables[key] for key in (TRANSPORTS, PROFILE)}):
             rclpy.init(context=self.context, domain_id=domain_id)
             self.node = rclpy.create_node("rl_deploy_bench_robot", context=self.context)
         topics = config.topics
