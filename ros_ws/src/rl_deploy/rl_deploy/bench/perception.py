@@ -131,8 +131,7 @@ def bench_size(
     ]
     tensors = [runner.preprocess(f).copy() for f in frames]
     # The bare run's input is written just before it runs, as the step's letterbox writes its
-    # own: a tensor prepared long before would come from memory, not the cache (about 15 %
-    # slower at 640), and flatter the step.
+    # own: both networks then start from an input in the cache.
     ort_input = np.empty_like(tensors[0])
     ort_feed = {runner.info.input_name: ort_input}
     outputs = list(runner.info.output_names)
