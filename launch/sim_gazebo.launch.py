@@ -88,9 +88,8 @@ def generate_launch_description() -> LaunchDescription:
             SetEnvironmentVariable(
                 "GZ_SIM_RESOURCE_PATH", PathJoinSubstitution([scene_dir, "models"])
             ),
-            SetEnvironmentVariable(
-                "FASTRTPS_DEFAULT_PROFILES_FILE", arg("dds_profile")
-            ),  # the bridge writes the camera frames
+            # The bridge writes the camera frames: it needs the profile as much as the readers.
+            SetEnvironmentVariable("FASTRTPS_DEFAULT_PROFILES_FILE", arg("dds_profile")),
             gazebo,
             bridge,
             stack,
