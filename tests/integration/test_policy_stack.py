@@ -128,6 +128,26 @@ def test_commands_at_card_rate_within_limits_with_headers(start_node, probe, lon
     assert mask_stamps - arm_stamps() == set(), "mask stamps without their arm command"
 
 
+def test_target_mask_is_published_while_someone_listens(start_node, probe, bag):
+    """The camera-sized debug mask costs a frame's encoding each step: only for a listener."""
+    probe.listen("/diagnostics", DiagnosticArray)
+    start_node("policy_node", [*POLICY_ARGS, "-p", "diagnostics_period_s:=0.2"])
+    start_node("bag_play", [], [str(bag), "--loop", "--restamp"])
+
+    def mask_state(since_ns: int) -> list[str]:
+        found = statuses(probe, "rl_deploy: pipeline", since_ns)
+        values = [kv for status in found if status.level == 0 for kv in status.values]
+        return [kv.value for kv in values if kv.key == "target_mask"]
+
+    wait_for(lambda: "off: no listener" in mask_state(0), 30, "the mask off without a listener")
+    listened_ns = time.monotonic_ns()
+    probe.listen("/rl_deploy/target_mask", Image)
+    wait_for(lambda: probe.messages("/rl_deploy/target_mask"), 15, "masks once listened to")
+    wait_for(lambda: "published" in mask_state(listened_ns), 15, "diagnostics saying so")
+    mask = codec.decode(probe.messages("/rl_deploy/target_mask")[-1].data, IMAGE)
+    assert (mask.height, mask.width, mask.encoding) == (BAG_SPEC.height, BAG_SPEC.width, "mono8")
+
+
 def test_guard_zeroes_within_two_periods_after_policy_sigkill(start_node, probe, bag):
     trials = 10
     # Best effort: the time measured is the first zero's arrival. A reliable reader holds every

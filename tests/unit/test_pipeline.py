@@ -257,3 +257,27 @@ def test_depth_without_valid_pixels_zeroes(pipeline: Pipeline, value: float):
     pipeline.tick(T0 + 30 * MS)
     assert pipeline.last_tick.zero_reason == "invalid_input"
     assert "0.0% valid pixels" in pipeline.last_tick.detail
+
+
+def test_target_mask_is_left_out_while_nobody_listens(pipeline: Pipeline):
+    pipeline.publish_target_mask = False  # what policy_node sets without a subscriber
+    feed_world(pipeline, T0)
+    out = decode_outputs(pipeline.tick(T0 + 10 * MS))
+    assert TOPICS.mask_out not in out
+    assert TOPICS.cmd_vel in out and TOPICS.arm_command in out
+    assert pipeline.last_tick.zero_reason is None
+    assert pipeline.last_tick.mask_u8 is not None  # still recorded for reports
+    diagnostics = {kv.key: kv.value for kv in out[TOPICS.diagnostics].status[0].values}
+    assert diagnostics["target_mask"] == "off: no listener"
+    pipeline.publish_target_mask = True
+    feed_world(pipeline, T0 + 100 * MS)
+    assert TOPICS.mask_out in decode_outputs(pipeline.tick(T0 + 110 * MS))
+
+
+def test_depth_is_kept_in_millimetres_and_read_in_metres(pipeline: Pipeline):
+    feed_world(pipeline, T0)
+    pipeline.tick(T0 + 10 * MS)
+    record = pipeline.last_tick
+    assert record.depth is not None and record.depth.raw.dtype == np.uint16
+    assert record.depth_m.dtype == np.float32
+    np.testing.assert_array_equal(record.depth_m, record.depth.raw / np.float32(1000))

@@ -8,9 +8,11 @@ from typing import Any
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 import pytest
 from policy_helpers import MODELS_DIR, card_dict
 
+from rl_deploy.depth import DepthImage
 from rl_deploy.errors import ConfigError, DecodeError, StaleInputError
 from rl_deploy.geometry import Pose2D
 from rl_deploy.policy import ObservationBuilder, PolicyCard, RawObservation, parse_card
@@ -287,3 +289,53 @@ def test_one_pixel_outside_the_shortcut_gets_the_full_recipe(reach_card: PolicyC
     corner = {"nan": 0.0, "inf": 0.0, "12.0": 10.0, "-1.0": 0.0}[str(bad)]
     assert out[0, 0] == pytest.approx((15 * 0.2 + corner * 0.1) / 16, abs=1e-6)
     assert np.all(np.isfinite(out)) and out[1, 1] == pytest.approx(0.2)
+
+
+def _millimetre_frame(seed: int) -> npt.NDArray[np.uint16]:
+    rng = np.random.default_rng(seed)
+    depth_mm = rng.integers(300, 9900, (480, 640)).astype(np.uint16)
+    depth_mm[rng.random((480, 640)) < 0.1] = 0  # no reading
+    return depth_mm
+
+
+@pytest.mark.parametrize("interpolation", ["area", "linear", "nearest"])
+def test_millimetres_resized_before_scaling_give_the_metres_recipe(reach_card, interpolation):
+    # uint16 frames are resized first and scaled at the output's size: float rounding apart
+    # (nearest picks pixels, so it is exact), the values of the recipe on metres.
+    spec = _reach_depth_spec(reach_card)
+    geometry = replace(spec.image, interpolation=interpolation)
+    depth_mm = _millimetre_frame(4)
+    from_metres = preprocess_depth(DepthImage(depth_mm).metres, spec.depth, geometry)
+    from_mm = preprocess_depth(DepthImage(depth_mm), spec.depth, geometry)
+    assert from_mm.dtype == np.float32 and from_mm.shape == (120, 160)
+    if interpolation == "nearest":
+        assert np.array_equal(from_mm, from_metres)
+    np.testing.assert_allclose(from_mm, from_metres, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("change", ["far", "min_above_zero", "fill"])
+def test_millimetres_that_fill_or_clip_changes_take_the_metres_recipe(reach_card, change):
+    spec = _reach_depth_spec(reach_card)
+    depth_mm, depth = _millimetre_frame(5), spec.depth
+    if change == "far":
+        depth_mm[0, :4] = 12_000  # beyond max_m = 10: clipped
+    elif change == "min_above_zero":
+        depth = replace(depth, min_m=0.5)  # the zeros are filled with 0, then clipped to 0.5
+    else:
+        depth = replace(depth, fill_m=3.0)
+    expected = preprocess_depth(DepthImage(depth_mm).metres, depth, spec.image)
+    assert np.array_equal(preprocess_depth(DepthImage(depth_mm), depth, spec.image), expected)
+
+
+def test_depth_image_valid_fraction_and_metres():
+    depth_mm = np.array([[0, 1, 1000], [1234, 65535, 0]], np.uint16)
+    image = DepthImage(depth_mm)
+    assert image.millimetres and image.shape == (2, 3)
+    assert image.valid_fraction() == pytest.approx(4 / 6)
+    assert image.metres is image.metres  # converted once
+    np.testing.assert_array_equal(
+        image.metres, np.array([[0, 0.001, 1.0], [1.234, 65.535, 0]], np.float32)
+    )
+    metres = np.array([[0.0, np.nan, 1.5], [np.inf, 2.25, -0.5]], np.float32)
+    assert DepthImage(metres).valid_fraction() == pytest.approx(2 / 6)
+    assert not DepthImage(metres).millimetres

@@ -17,6 +17,7 @@ import numpy.typing as npt
 from rl_deploy import codec
 from rl_deploy.codec.typestore import IMAGE
 from rl_deploy.config import PipelineConfig
+from rl_deploy.depth import DepthImage
 from rl_deploy.errors import ConfigError, DecodeError
 from rl_deploy.perception.detections import Detections
 from rl_deploy.perception.masks import class_masks
@@ -33,7 +34,7 @@ class MaskSource(Protocol):
     handlers: dict[str, tuple[str, Handler]]  # topic -> (msgtype, on_message(msg, now_ns))
     buffers: dict[str, FrameBuffer[Any]]  # streams to match with depth by stamp
 
-    def masks(self, partners: Mapping[str, Stamped[Any]], depth_m: Any) -> Mapping[str, Mask]:
+    def masks(self, partners: Mapping[str, Stamped[Any]], depth: DepthImage) -> Mapping[str, Mask]:
         """Class name -> mask at the depth frame's resolution, for one matched frame set."""
         ...
 
@@ -83,11 +84,11 @@ class SegmentationMasks:
             )
         self._frames.push(_stamped(msg, class_ids, now_ns))
 
-    def masks(self, partners: Mapping[str, Stamped[Any]], depth_m: Any) -> Mapping[str, Mask]:
+    def masks(self, partners: Mapping[str, Stamped[Any]], depth: DepthImage) -> Mapping[str, Mask]:
         class_ids = partners[self._topic].value
-        if class_ids.shape != depth_m.shape:
+        if class_ids.shape != depth.shape:
             raise DecodeError(
-                f"segmentation {class_ids.shape} is not aligned with depth {depth_m.shape}"
+                f"segmentation {class_ids.shape} is not aligned with depth {depth.shape}"
             )
         return _LazyMasks(
             tuple(self._table), lambda name: (class_ids == self._table[name]).view(np.uint8)
@@ -113,12 +114,13 @@ class DetectorMasks:
     def _on_image(self, msg: Any, now_ns: int) -> None:
         self._frames.push(_stamped(msg, codec.rgb_from_image(msg), now_ns))
 
-    def masks(self, partners: Mapping[str, Stamped[Any]], depth_m: Any) -> Mapping[str, Mask]:
+    def masks(self, partners: Mapping[str, Stamped[Any]], depth: DepthImage) -> Mapping[str, Mask]:
         rgb = partners[self._topic].value
-        aligned = depth_m if depth_m.shape == rgb.shape[:2] else None
+        # Metres only for depth filtering, the one use of depth at the frame's resolution.
+        aligned = depth.metres if self._tolerance_m and depth.shape == rgb.shape[:2] else None
         detections = self._runner.detect(rgb, aligned, self._classes)
         self.last_detections = detections
-        size = (int(depth_m.shape[0]), int(depth_m.shape[1]))
+        size = (int(depth.shape[0]), int(depth.shape[1]))
         return _LazyMasks(
             self._classes,
             lambda name: class_masks(detections, (name,), size, self._tolerance_m)[name],
@@ -146,11 +148,11 @@ class TopicMasks:
 
         return on_image
 
-    def masks(self, partners: Mapping[str, Stamped[Any]], depth_m: Any) -> Mapping[str, Mask]:
+    def masks(self, partners: Mapping[str, Stamped[Any]], depth: DepthImage) -> Mapping[str, Mask]:
         def binary(name: str) -> Mask:
             mask = partners[self._topics[name]].value
-            if mask.shape != depth_m.shape:
-                raise DecodeError(f"mask {name} {mask.shape} is not aligned with {depth_m.shape}")
+            if mask.shape != depth.shape:
+                raise DecodeError(f"mask {name} {mask.shape} is not aligned with {depth.shape}")
             binary_u8: Mask = (mask > 0).view(np.uint8)
             return binary_u8
 

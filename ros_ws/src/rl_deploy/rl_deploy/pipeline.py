@@ -33,6 +33,7 @@ from rl_deploy.codec.typestore import (
 )
 from rl_deploy.command import Command
 from rl_deploy.config import PipelineConfig
+from rl_deploy.depth import DepthImage
 from rl_deploy.drift import DriftMonitor, drift_status
 from rl_deploy.errors import ConfigError, RlDeployError
 from rl_deploy.geometry import Pose2D
@@ -83,14 +84,19 @@ class TickRecord:
     stage_ms: Mapping[str, float]  # per-stage wall time of this step
     pose: Pose2D | None  # base pose used (map frame)
     mask_u8: npt.NDArray[np.uint8] | None  # target mask at camera resolution, {0, 1}
-    depth_m: npt.NDArray[np.float32] | None  # depth frame used, metres
+    depth: DepthImage | None  # depth frame used, as the camera sent it
+
+    @property
+    def depth_m(self) -> npt.NDArray[np.float32] | None:
+        """The depth frame used, in metres (converted on first access)."""
+        return None if self.depth is None else self.depth.metres
 
 
 @dataclass(frozen=True)
 class _FrameSet:
     """Inputs of one control step, matched and checked for age."""
 
-    depth: Stamped[npt.NDArray[np.float32]]
+    depth: Stamped[DepthImage]
     partners: Mapping[str, Stamped[Any]]  # the mask source's frames matched with depth
     joints: Mapping[str, float]
     pose: Pose2D
@@ -125,8 +131,11 @@ class Pipeline:
         self.stats = PipelineStats()
         self.drift = DriftMonitor(card, config.drift)  # live inputs vs the card's statistics
         self.last_tick: TickRecord | None = None
+        # The target mask on topics.mask_out (debugging) is a frame-sized message each step:
+        # hosts turn it off while nobody listens; replay and tests keep it.
+        self.publish_target_mask = True
         self._log = RateLimitedLog(logger)
-        self._depth: FrameBuffer[npt.NDArray[np.float32]] = FrameBuffer()
+        self._depth: FrameBuffer[DepthImage] = FrameBuffer()
         self._joints: Stamped[dict[str, float]] | None = None
         self._pose: Stamped[Pose2D] | None = None
         self._tf = codec.TransformTree()
@@ -213,9 +222,9 @@ class Pipeline:
             self._pose = None
 
     def _on_depth(self, msg: Any, now_ns: int) -> None:
-        depth_m = codec.depth_to_metres(msg)
+        depth = codec.depth_image(msg)  # a view: metres only where they are needed
         stamp_ns = codec.stamp_to_ns(msg.header.stamp)
-        self._depth.push(Stamped(depth_m, stamp_ns, now_ns, msg.header.frame_id))
+        self._depth.push(Stamped(depth, stamp_ns, now_ns, msg.header.frame_id))
 
     def _on_joints(self, msg: Any, now_ns: int) -> None:
         positions = codec.joint_positions(msg, self._joint_names)
@@ -257,11 +266,11 @@ class Pipeline:
         stage_ms: dict[str, float] = {}
         inputs = self._check_inputs(now_ns)
         mask_u8: npt.NDArray[np.uint8] | None = None
-        depth_m: npt.NDArray[np.float32] | None = None
+        depth: DepthImage | None = None
         if isinstance(inputs, _FrameSet):
             zero_reason, detail, command, mask_u8 = self._run_policy(inputs, stage_ms)
             stamp_ns, frame_id = inputs.depth.stamp_ns, inputs.depth.frame_id
-            depth_m = inputs.depth.value
+            depth = inputs.depth.value
         else:
             (zero_reason, detail), command = inputs, Command()
             stamp_ns, frame_id = now_ns, self.config.frames.base
@@ -291,7 +300,7 @@ class Pipeline:
             stage_ms=stage_ms,
             pose=self._pose.value if self._pose else None,
             mask_u8=mask_u8,
-            depth_m=depth_m,
+            depth=depth,
         )
         return outputs
 
@@ -299,20 +308,20 @@ class Pipeline:
         self, inputs: _FrameSet, stage_ms: dict[str, float]
     ) -> tuple[str | None, str, Command, npt.NDArray[np.uint8] | None]:
         """Masks, then the policy: (None, "", command, target mask) or why it cannot be used."""
-        depth_m = inputs.depth.value
-        valid = np.count_nonzero(np.isfinite(depth_m) & (depth_m > 0)) / max(depth_m.size, 1)
+        depth = inputs.depth.value
+        valid = depth.valid_fraction()
         if valid < self.config.depth_min_valid_fraction:
             detail = f"depth frame has {valid:.1%} valid pixels (finite, > 0)"
             return "invalid_input", detail, Command(), None
         t_masks = time.perf_counter()
         try:
-            masks = self._mask_source.masks(inputs.partners, inputs.depth.value)
+            masks = self._mask_source.masks(inputs.partners, depth)
             target_mask = masks[self.target_class]
         except RlDeployError as err:
             return "invalid_input", str(err), Command(), None
         stage_ms["masks"] = (time.perf_counter() - t_masks) * 1e3
         raw = RawObservation(
-            depth_m=inputs.depth.value,
+            depth_m=depth,
             masks=masks,
             joints=np.array([inputs.joints[name] for name in self.policy.card.joint_names]),
             pose=inputs.pose,
@@ -383,7 +392,7 @@ class Pipeline:
             else:
                 arm_msg = codec.float64_multi_array(command.arm.positions)
             outputs.append(Output(topics.arm_command, arm_type, codec.encode(arm_msg, arm_type)))
-        if mask_u8 is not None:
+        if mask_u8 is not None and self.publish_target_mask:
             image = codec.mask_to_image(mask_u8 * np.uint8(255), stamp_ns, frame_id)
             outputs.append(Output(topics.mask_out, IMAGE, codec.encode(image, IMAGE)))
         return outputs
@@ -396,6 +405,7 @@ class Pipeline:
         values = {
             "ticks": str(self.stats.ticks),
             "provider": self.policy.runner.provider,
+            "target_mask": "published" if self.publish_target_mask else "off: no listener",
             **{f"zero_{k}": str(v) for k, v in self.stats.zero_commands.items()},
             **{f"decode_errors {k}": str(v) for k, v in self.stats.decode_errors.items()},
         }

@@ -231,6 +231,11 @@ class RawTopics:
             if publisher is not None:
                 publisher.publish(output.data)
 
+    def listened(self, topic: str) -> bool:
+        """Whether any subscriber is matched with the publisher of `topic` now."""
+        publisher = self._publishers.get(topic)
+        return publisher is not None and publisher.get_subscription_count() > 0
+
     def destroy(self) -> None:
         for subscription in self._subscriptions:
             self._node.destroy_subscription(subscription)

@@ -126,6 +126,10 @@ class PolicyNode(LifecycleNode):
     def _tick(self) -> None:
         with self._lock:
             if self._active and self.pipeline is not None:
+                # The camera-sized debug mask costs a frame's encoding: only for a listener.
+                mask_topic = self.pipeline.config.topics.mask_out
+                listened = self._topics is not None and self._topics.listened(mask_topic)
+                self.pipeline.publish_target_mask = listened
                 self.publish(self.pipeline.tick(self._now_ns()))
 
 

@@ -89,6 +89,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="off 30 Hz on purpose: the frame's phase against the control timer sweeps, so "
         "its age at the tick is spread evenly, as across robots",
     )
+    parser.add_argument(
+        "--target-mask",
+        choices=("off", "on"),
+        default="off",
+        help="publish the camera-sized debug mask in-process; policy_node does only for a "
+        "listener, and the DDS run has none",
+    )
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--height", type=int, default=480)
 
@@ -103,8 +110,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     config = dataclasses.replace(configured, diagnostics_period_s=DIAGNOSTICS_EVERY_TICK_S)
     spec = SyntheticBagSpec(width=args.width, height=args.height, camera_hz=args.camera_hz)
     world = SyntheticWorld(spec, config.topics, rgb=config.masks.source == "detector")
-    direct = measure_direct(*build_pipeline(configured, args.threads), world, args.frames)
-    pipeline, _ = build_pipeline(config, args.threads)
+    publish_mask = args.target_mask == "on"
+    direct = measure_direct(
+        *build_pipeline(configured, args.threads, publish_mask), world, args.frames
+    )
+    pipeline, _ = build_pipeline(config, args.threads, publish_mask)
     realtime = measure_realtime(pipeline, world, args.seconds)
     with cpu_load(args.load_workers) as workers:
         loaded = measure_realtime(pipeline, world, args.seconds)
@@ -117,6 +127,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "camera": f"{args.width}x{args.height} @ {spec.camera_hz:g} Hz",
         "provider": pipeline.policy.runner.provider,
         "intra_op_threads": args.threads or "onnxruntime default",
+        "target_mask_published": publish_mask,
         "in_process_direct": direct,
         "in_process_realtime": realtime,
         "in_process_realtime_loaded": loaded,
@@ -172,7 +183,7 @@ def bench_config(
 
 
 def build_pipeline(
-    config: PipelineConfig, threads: int = 0
+    config: PipelineConfig, threads: int = 0, publish_target_mask: bool = True
 ) -> tuple[Pipeline, TimedSession | None]:
     """Pipeline.from_config, with the detector's session timed (it is one of the networks)."""
     policy = Policy.load(
@@ -188,7 +199,9 @@ def build_pipeline(
         timed = TimedSession(detector.session)
         detector.session = timed
     limits = load_robot_limits(config.resolve(config.robot_profile))
-    return Pipeline(config, policy, limits, detector=detector), timed
+    pipeline = Pipeline(config, policy, limits, detector=detector)
+    pipeline.publish_target_mask = publish_target_mask
+    return pipeline, timed
 
 
 def _feed_state(pipeline: Pipeline, world: SyntheticWorld, now_ns: int) -> None:

@@ -16,6 +16,7 @@ import numpy.typing as npt
 
 from rl_deploy.codec.header import make_header
 from rl_deploy.codec.typestore import IMAGE, EncodeError, message_class
+from rl_deploy.depth import DepthImage
 from rl_deploy.errors import DecodeError
 
 
@@ -39,7 +40,6 @@ _LAYOUTS: dict[str, _Layout] = {
 }
 SUPPORTED_ENCODINGS: frozenset[str] = frozenset(_LAYOUTS)
 DEPTH_ENCODINGS: frozenset[str] = frozenset({"16UC1", "mono16", "32FC1"})
-_MM_PER_M = np.float32(1000.0)
 
 # How to reach an RGB image from each colour/mono encoding (None: already RGB).
 _TO_RGB: dict[str, int | None] = {
@@ -141,22 +141,23 @@ def image_to_array(msg: Any) -> npt.NDArray[Any]:
     return array
 
 
+def depth_image(msg: Any) -> DepthImage:
+    """Depth Image → DepthImage: a view of 16UC1/mono16 millimetres or 32FC1 metres."""
+    encoding = str(msg.encoding)
+    if encoding not in DEPTH_ENCODINGS:
+        raise DecodeError(
+            f"Image encoding {encoding!r} is not a depth encoding ({sorted(DEPTH_ENCODINGS)})"
+        )
+    return DepthImage(image_to_array(msg))
+
+
 def depth_to_metres(msg: Any) -> npt.NDArray[np.float32]:
     """Depth Image → new (H, W) float32 array in metres.
 
     16UC1/mono16 hold millimetres; 32FC1 holds metres. Invalid readings keep their meaning:
     0 stays 0, NaN stays NaN, inf stays inf.
     """
-    encoding = str(msg.encoding)
-    if encoding not in DEPTH_ENCODINGS:
-        raise DecodeError(
-            f"Image encoding {encoding!r} is not a depth encoding ({sorted(DEPTH_ENCODINGS)})"
-        )
-    depth = image_to_array(msg)
-    if depth.dtype == _F32:
-        return np.array(depth, dtype=np.float32, order="C")
-    depth_m: npt.NDArray[np.float32] = np.divide(depth, _MM_PER_M, dtype=np.float32)
-    return depth_m
+    return depth_image(msg).metres
 
 
 def rgb_from_image(msg: Any) -> npt.NDArray[np.uint8]:

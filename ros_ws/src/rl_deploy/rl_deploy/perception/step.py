@@ -17,6 +17,7 @@ import numpy.typing as npt
 
 from rl_deploy import codec
 from rl_deploy.codec.typestore import CAMERA_INFO, DETECTION2D_ARRAY, IMAGE, LABEL_INFO
+from rl_deploy.depth import DepthImage
 from rl_deploy.errors import ConfigError, DecodeError, RlDeployError
 from rl_deploy.io import Output
 from rl_deploy.log import RateLimitedLog
@@ -89,7 +90,7 @@ class PerceptionStats:
 @dataclass(frozen=True)
 class _DepthFrame:
     stamp_ns: int
-    depth_m: npt.NDArray[np.float32]  # (H, W) metres
+    depth: DepthImage  # as sent; metres only when a frame is filtered
 
 
 class PerceptionStep:
@@ -172,7 +173,7 @@ class PerceptionStep:
         return []
 
     def _on_depth(self, msg: Any) -> None:
-        self._depth = _DepthFrame(codec.stamp_to_ns(msg.header.stamp), codec.depth_to_metres(msg))
+        self._depth = _DepthFrame(codec.stamp_to_ns(msg.header.stamp), codec.depth_image(msg))
 
     def _paired_depth(
         self, stamp_ns: int, frame_hw: tuple[int, int]
@@ -181,12 +182,12 @@ class PerceptionStep:
             return None
         if abs(self._depth.stamp_ns - stamp_ns) > self.config.depth_slop_s * 1e9:
             return None
-        if self._depth.depth_m.shape != frame_hw:
+        if self._depth.depth.shape != frame_hw:
             raise DecodeError(
-                f"depth is {self._depth.depth_m.shape} but the RGB frame is {frame_hw}: "
+                f"depth is {self._depth.depth.shape} but the RGB frame is {frame_hw}: "
                 "depth must be aligned to the colour camera"
             )
-        return self._depth.depth_m
+        return self._depth.depth.metres
 
     def _on_rgb(self, msg: Any) -> list[Output]:
         start = time.perf_counter()

@@ -6,12 +6,13 @@ Depth and masks of one camera go through the same geometry, so their pixels stay
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
+from rl_deploy.depth import MM_PER_M, DepthImage
 from rl_deploy.errors import DecodeError
 from rl_deploy.policy.card import DepthPreprocess, ImageGeometry
 
@@ -24,6 +25,7 @@ _CV2_INTERPOLATION = {
 # Sentinels such as 65.535 m (uint16 65535 / 1000) are matched with this relative tolerance,
 # because float32 division and multiplication round them differently by an ulp or two.
 SENTINEL_RTOL = 1e-6
+G = TypeVar("G", bound=np.generic)
 
 
 @lru_cache(maxsize=64)
@@ -51,7 +53,7 @@ def resize_plan(
     return height, width, (height - geometry.height) // 2, (width - geometry.width) // 2
 
 
-def _as_2d(image: npt.NDArray[np.generic], what: str) -> npt.NDArray[np.generic]:
+def _as_2d(image: npt.NDArray[G], what: str) -> npt.NDArray[G]:
     if image.ndim == 3 and image.shape[2] == 1:
         image = image[:, :, 0]
     if image.ndim != 2 or image.shape[0] < 1 or image.shape[1] < 1:
@@ -69,9 +71,22 @@ def _resize_crop(
 
 
 def preprocess_depth(
-    depth_m: npt.NDArray[np.floating], depth: DepthPreprocess, geometry: ImageGeometry
+    depth_m: npt.NDArray[np.floating] | DepthImage,
+    depth: DepthPreprocess,
+    geometry: ImageGeometry,
 ) -> npt.NDArray[np.float32]:
-    """(H, W) metres → (height, width) float32: invalid → fill, clip, scale, resize, crop."""
+    """(H, W) metres → (height, width) float32: invalid → fill, clip, scale, resize, crop.
+
+    A DepthImage in millimetres whose fill and clip change nothing is resized first and scaled
+    after, at the output's size: the same recipe up to float rounding (an ulp or two).
+    """
+    if isinstance(depth_m, DepthImage):
+        if depth_m.millimetres:
+            raw = cast("npt.NDArray[np.uint16]", depth_m.raw)
+            resized_first = _millimetres_resized_first(raw, depth, geometry)
+            if resized_first is not None:
+                return resized_first
+        depth_m = depth_m.metres
     image = _as_2d(depth_m, "depth_m")
     if _fill_and_clip_change_nothing(image, depth):
         # The common frame (16UC1, 0 = no reading, fill 0): the same values in fewer passes.
@@ -91,12 +106,36 @@ def preprocess_depth(
     return np.ascontiguousarray(resized, dtype=np.float32)
 
 
-def _fill_and_clip_change_nothing(image: npt.NDArray[np.generic], depth: DepthPreprocess) -> bool:
-    """True when every pixel is finite and inside [min_m, max_m], and filling an invalid value
-    writes that same value (the card's invalid values are all 0 and so is its fill)."""
+def _millimetres_resized_first(
+    raw: npt.NDArray[np.uint16], depth: DepthPreprocess, geometry: ImageGeometry
+) -> npt.NDArray[np.float32] | None:
+    """The output from uint16 millimetres when fill and clip change nothing, else None."""
+    image = _as_2d(raw, "depth_m")
+    if not _fill_writes_the_invalid_value(depth):
+        return None
+    low, high = (np.float32(v) / MM_PER_M for v in cv2.minMaxLoc(image)[:2])
+    if not depth.min_m <= low or not high <= depth.max_m:
+        return None
+    interpolation = _CV2_INTERPOLATION[geometry.interpolation]
+    # Nearest picks pixels: exact on the integers; the others interpolate in float.
+    source = image if interpolation == cv2.INTER_NEAREST else image.astype(np.float32)
+    resized = np.array(_resize_crop(source, geometry, interpolation), dtype=np.float32)
+    np.divide(resized, MM_PER_M, out=resized)
+    resized *= np.float32(depth.scale)
+    return resized
+
+
+def _fill_writes_the_invalid_value(depth: DepthPreprocess) -> bool:
+    """True when the card's invalid values are all 0 and so is its fill (or it has none)."""
     if any(sentinel != 0.0 for sentinel in depth.invalid_values):
         return False
-    if depth.invalid_values and depth.fill_m != 0.0:
+    return not depth.invalid_values or depth.fill_m == 0.0
+
+
+def _fill_and_clip_change_nothing(image: npt.NDArray[np.generic], depth: DepthPreprocess) -> bool:
+    """True when every pixel is finite and inside [min_m, max_m], and filling an invalid value
+    writes that same value."""
+    if not _fill_writes_the_invalid_value(depth):
         return False
     # min/max are NaN when any pixel is: the comparisons then fail, as they should.
     return bool(depth.min_m <= image.min() and image.max() <= depth.max_m)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from rl_deploy.depth import DepthImage
 from rl_deploy.errors import ConfigError, DecodeError, ModelContractError, StaleInputError
 from rl_deploy.geometry import Pose2D
 from rl_deploy.policy.card import InputSpec, PolicyCard
@@ -32,7 +33,7 @@ _REQUIRED_FIELD = {
 class RawObservation:
     """One step of robot data in robot units, before any policy-specific preprocessing."""
 
-    depth_m: npt.NDArray[np.floating] | None = None  # (H, W) float32, metres
+    depth_m: npt.NDArray[np.floating] | DepthImage | None = None  # (H, W) metres, or as sent
     masks: Mapping[str, npt.NDArray[np.generic]] = field(default_factory=dict)
     # class name → (H, W) uint8, nonzero = object; a class absent here was not detected
     joints: npt.NDArray[np.floating] | None = None  # (len(card.joint_names),) m / rad

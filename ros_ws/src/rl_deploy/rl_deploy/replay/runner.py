@@ -133,7 +133,7 @@ def _light(record: TickRecord) -> TickRecord:
         record.stage_ms,
         record.pose,
         mask_u8=None,
-        depth_m=None,
+        depth=None,
     )
 
 
