@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -43,33 +44,30 @@ class _Window:
         self.std = np.broadcast_to(np.asarray(stats.std, np.float64), (width,))
         self.low = np.broadcast_to(np.asarray(stats.min, np.float64), (width,))
         self.high = np.broadcast_to(np.asarray(stats.max, np.float64), (width,))
-        self.frames: deque[tuple[npt.NDArray[np.float64], ...]] = deque(maxlen=length)
+        # Per frame: (sum, sum of squares, values outside [min, max]), arrays per element.
+        self.frames: deque[tuple[Any, Any, Any]] = deque(maxlen=length)
         self.count_per_frame = 1 if self.per_element else frame_size
 
     def push(self, value: npt.NDArray[np.generic]) -> None:
         if self.per_element:
             data = np.asarray(value, dtype=np.float64).reshape(-1)
-            outside = (data < self.low) | (data > self.high)
-            self.frames.append((data, data**2, outside.astype(np.float64)))
+            beyond = (data < self.low) | (data > self.high)
+            self.frames.append((data, data**2, beyond.astype(np.float64)))
         else:  # images: a few calls per frame (this runs in every control step)
             data = np.ravel(value)
             mean, std = (float(v[0, 0]) for v in cv2.meanStdDev(data))
-            outside_count = np.count_nonzero(data < self.low[0]) + np.count_nonzero(
-                data > self.high[0]
-            )
+            low, high = float(self.low[0]), float(self.high[0])
+            outside = 0
+            lowest, highest = cv2.minMaxLoc(data)[:2]
+            if not low <= lowest <= highest <= high:  # the common frame is inside: no counting
+                outside = int(np.count_nonzero(data < low) + np.count_nonzero(data > high))
             n = data.size
-            self.frames.append(
-                (
-                    np.array([mean * n]),
-                    np.array([(std * std + mean * mean) * n]),
-                    np.array([float(outside_count)]),
-                )
-            )
+            self.frames.append((mean * n, (std * std + mean * mean) * n, float(outside)))
 
     def score(self, name: str, spread_factor: float) -> DriftScore:
-        sums = np.sum([frame[0] for frame in self.frames], axis=0)
-        squares = np.sum([frame[1] for frame in self.frames], axis=0)
-        outside = np.sum([frame[2] for frame in self.frames], axis=0)
+        sums = np.asarray(sum(frame[0] for frame in self.frames), np.float64)
+        squares = np.asarray(sum(frame[1] for frame in self.frames), np.float64)
+        outside = np.asarray(sum(frame[2] for frame in self.frames), np.float64)
         count = len(self.frames) * self.count_per_frame
         mean = sums / count
         std = np.sqrt(np.maximum(squares / count - mean**2, 0.0))

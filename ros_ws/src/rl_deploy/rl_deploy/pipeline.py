@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from rl_deploy import codec
+from rl_deploy.codec.template import CommandEncoder
 from rl_deploy.codec.typestore import (
     BOOL,
     DIAGNOSTIC_ARRAY,
@@ -143,6 +144,13 @@ class Pipeline:
         self._episode_started = False
         self._next_diagnostics_ns: int | None = None
         self._handlers = self._make_handlers()
+        self._commands = CommandEncoder(
+            self.publications[config.topics.cmd_vel],
+            ARM_MSGTYPES[config.arm_command_type],
+            config.frames.base,
+            self.arm_joint_names,
+            self.control_period_ns,
+        )
 
     @classmethod
     def from_config(cls, config: PipelineConfig) -> Pipeline:
@@ -376,22 +384,13 @@ class Pipeline:
         frame_id: str,
         mask_u8: npt.NDArray[np.uint8] | None,
     ) -> list[Output]:
-        topics, base_frame = self.config.topics, self.config.frames.base
-        if self.config.cmd_vel_stamped:
-            twist_msg = codec.twist_stamped(command.base, stamp_ns, base_frame)
-        else:
-            twist_msg = codec.twist(command.base)
-        twist_type = self.publications[topics.cmd_vel]
-        outputs = [Output(topics.cmd_vel, twist_type, codec.encode(twist_msg, twist_type))]
+        topics, commands = self.config.topics, self._commands
+        outputs = [
+            Output(topics.cmd_vel, commands.twist_type, commands.base(command.base, stamp_ns))
+        ]
         if command.arm is not None:
-            arm_type = ARM_MSGTYPES[self.config.arm_command_type]
-            if self.config.arm_command_type == "joint_trajectory":
-                arm_msg = codec.joint_trajectory(
-                    command.arm, stamp_ns, base_frame, self.control_period_ns
-                )
-            else:
-                arm_msg = codec.float64_multi_array(command.arm.positions)
-            outputs.append(Output(topics.arm_command, arm_type, codec.encode(arm_msg, arm_type)))
+            data = commands.arm(command.arm, stamp_ns)
+            outputs.append(Output(topics.arm_command, commands.arm_type, data))
         if mask_u8 is not None and self.publish_target_mask:
             image = codec.mask_to_image(mask_u8 * np.uint8(255), stamp_ns, frame_id)
             outputs.append(Output(topics.mask_out, IMAGE, codec.encode(image, IMAGE)))

@@ -22,11 +22,17 @@ def stamp_to_ns(stamp: Any) -> int:
     return sec * _NS_PER_S + nanosec
 
 
-def ns_to_stamp(stamp_ns: int) -> Any:
-    """Integer nanoseconds → builtin_interfaces/Time; floor division keeps nanosec >= 0."""
+def stamp_fields(stamp_ns: int) -> tuple[int, int]:
+    """Integer nanoseconds → (sec, nanosec) of a Time; floor division keeps nanosec >= 0."""
     sec, nanosec = divmod(int(stamp_ns), _NS_PER_S)
     if not _INT32_MIN <= sec <= _INT32_MAX:
         raise EncodeError(f"stamp_ns={stamp_ns} does not fit builtin_interfaces/Time (int32 sec)")
+    return sec, nanosec
+
+
+def ns_to_stamp(stamp_ns: int) -> Any:
+    """Integer nanoseconds → builtin_interfaces/Time."""
+    sec, nanosec = stamp_fields(stamp_ns)
     return message_class(TIME)(sec=sec, nanosec=nanosec)
 
 

@@ -6,6 +6,7 @@ or applies the robot's own limits.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import numpy as np
@@ -15,11 +16,14 @@ from rl_deploy.command import ArmTarget, BaseVelocity, Command
 from rl_deploy.errors import DecodeError, ModelContractError, StaleInputError
 from rl_deploy.policy.card import ContinuousDecoding, Decoding, DiscreteDecoding, PolicyCard
 
-Float64Array = npt.NDArray[np.float64]
-
 
 class ActionDecoder:
-    """Stateless: the same outputs (and measured joints, for delta arms) give the same command."""
+    """Stateless: the same outputs (and measured joints, for delta arms) give the same command.
+
+    The few values of an action are decoded as Python floats: numpy's per-call overhead on
+    five numbers (and the code it pulls into the caches after the networks ran) costs more
+    than the arithmetic. IEEE arithmetic in float64 either way, so the values are the same.
+    """
 
     def __init__(self, card: PolicyCard) -> None:
         self.card = card
@@ -34,65 +38,71 @@ class ActionDecoder:
 
         `joints` are the measured positions in card.joint_names order (needed by delta arms).
         """
-        flat = {name: self._flat(outputs, name) for name, _ in self.card.action_parts}
+        parts = self.card.action_parts
+        flat = {name: self._flat(outputs, name) for name, _ in parts}
         chosen: dict[str, float] = {}
         base = BaseVelocity()
         arm = None
         base_spec, arm_spec = self.card.decoding.base, self.card.decoding.arm
         if base_spec is not None:
             values = self._section(base_spec, flat, chosen)
-            base = BaseVelocity(
-                **{
-                    name: float(value)
-                    for name, value in zip(base_spec.targets, values, strict=True)
-                }
-            )
+            base = BaseVelocity(**dict(zip(base_spec.targets, values, strict=True)))
         if arm_spec is not None:
             values = self._section(arm_spec, flat, chosen)
             if arm_spec.mode == "delta":
-                values = values + self._measured(arm_spec.targets, joints)
-            arm = ArmTarget(names=arm_spec.targets, positions=values)
-        parts = [
-            np.array([chosen[name]]) if name in chosen else flat[name]
-            for name, _ in self.card.action_parts
-        ]
-        action = np.concatenate(parts).astype(np.float32)
-        return Command(base=base, arm=arm), action
+                measured = self._measured(arm_spec.targets, joints)
+                values = [value + now for value, now in zip(values, measured, strict=True)]
+            arm = ArmTarget(names=arm_spec.targets, positions=np.array(values, np.float64))
+        action: list[float] = []
+        for name, _ in parts:
+            action += [chosen[name]] if name in chosen else flat[name]
+        return Command(base=base, arm=arm), np.array(action, np.float32)
 
     @staticmethod
-    def _flat(outputs: Mapping[str, npt.NDArray[np.generic]], name: str) -> Float64Array:
-        if name not in outputs:
+    def _flat(outputs: Mapping[str, npt.NDArray[np.generic]], name: str) -> list[float]:
+        value = outputs.get(name)
+        if value is None:
             raise ModelContractError(f"decode: output '{name}' is missing, got {sorted(outputs)}")
-        return np.asarray(outputs[name], dtype=np.float64).reshape(-1)
+        return [float(v) for v in np.asarray(value).reshape(-1).tolist()]
 
     def _section(
-        self, spec: Decoding, flat: dict[str, Float64Array], chosen: dict[str, float]
-    ) -> Float64Array:
+        self, spec: Decoding, flat: dict[str, list[float]], chosen: dict[str, float]
+    ) -> list[float]:
         values = flat[spec.output]
         if isinstance(spec, ContinuousDecoding):
-            scaled = values[list(spec.indices)] * np.asarray(spec.scale) + np.asarray(spec.offset)
-            # NaN compares False, so it survives the deadband and np.clip untouched.
-            scaled = np.where(np.abs(scaled) < np.asarray(spec.deadband), 0.0, scaled)
-            return np.clip(scaled, np.asarray(spec.clip_low), np.asarray(spec.clip_high))
+            return [
+                _clip(_deadband(values[index] * scale + offset, deadband), low, high)
+                for index, scale, offset, deadband, low, high in zip(
+                    spec.indices,
+                    spec.scale,
+                    spec.offset,
+                    spec.deadband,
+                    spec.clip_low,
+                    spec.clip_high,
+                    strict=True,
+                )
+            ]
         index = self._choose(spec, values)
         if spec.encoding == "logits":
             chosen[spec.output] = index
-        if not np.isfinite(index):
-            return np.full(len(spec.targets), np.nan)
-        return np.asarray(spec.table[int(index)], dtype=np.float64)
+        if not math.isfinite(index):
+            return [math.nan] * len(spec.targets)
+        return [float(v) for v in spec.table[int(index)]]
 
     @staticmethod
-    def _choose(spec: DiscreteDecoding, values: Float64Array) -> float:
+    def _choose(spec: DiscreteDecoding, values: list[float]) -> float:
         """Index of the chosen table row, NaN when the network emitted no valid choice."""
         if spec.encoding == "logits":
-            return float(np.argmax(values)) if np.isfinite(values).all() else float("nan")
-        index = float(values[0])
-        valid = np.isfinite(index) and index.is_integer() and 0 <= index < len(spec.table)
-        return index if valid else float("nan")
+            if not all(math.isfinite(v) for v in values):
+                return math.nan
+            return float(max(range(len(values)), key=values.__getitem__))  # first of equals
+        index = values[0]
+        valid = math.isfinite(index) and index.is_integer() and 0 <= index < len(spec.table)
+        return index if valid else math.nan
 
     def _measured(
         self, names: tuple[str, ...], joints: npt.NDArray[np.floating] | None
-    ) -> Float64Array:
+    ) -> list[float]:
         if joints is None:
             raise StaleInputError("joints: measured positions are needed by the delta arm decoding")
         measured = np.asarray(joints, dtype=np.float64).reshape(-1)
@@ -101,4 +111,14 @@ class ActionDecoder:
                 f"joints: expected {len(self.card.joint_names)} values in the order "
                 f"{list(self.card.joint_names)}, got shape {np.shape(joints)}"
             )
-        return measured[[self._joint_index[name] for name in names]]
+        positions = measured.tolist()
+        return [positions[self._joint_index[name]] for name in names]
+
+
+def _deadband(value: float, deadband: float) -> float:
+    # NaN compares False, so it passes the deadband and the clip untouched (as in np.clip).
+    return 0.0 if abs(value) < deadband else value
+
+
+def _clip(value: float, low: float, high: float) -> float:
+    return low if value < low else high if value > high else value

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Literal, get_args
 
@@ -198,7 +199,7 @@ class PolicyCard:
                 return spec
         raise KeyError(name)
 
-    @property
+    @cached_property
     def action_parts(self) -> tuple[tuple[str, int], ...]:
         """(output, size) pieces of the raw action vector, in `outputs` order.
 
@@ -214,6 +215,6 @@ class PolicyCard:
             (out.name, 1 if out.name in logits else math.prod(out.shape)) for out in self.outputs
         )
 
-    @property
+    @cached_property
     def action_size(self) -> int:
         return sum(size for _, size in self.action_parts)
