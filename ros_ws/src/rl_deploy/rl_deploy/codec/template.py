@@ -108,7 +108,6 @@ class CommandEncoder:
     def arm(self, target: ArmTarget, stamp_ns: int) -> bytes:
         if self._arm is None or target.names != self.arm_joints:
             raise EncodeError(
-                f"arm command for {list(target.names)}, this encoder is for "
-                f"{list(self.arm_joints)}"
+                f"arm command for {list(target.names)}, this encoder is for {list(self.arm_joints)}"
             )
         return self._arm.encode(stamp_ns, target.positions.tolist())
