@@ -133,3 +133,31 @@ def test_class_masks_apply_depth_filter_per_instance():
     assert sum(int(f.sum()) for f in filtered.values()) < sum(
         int(u.sum()) for u in unfiltered.values()
     )
+
+
+@pytest.mark.parametrize(
+    ("frame_hw", "size"), [((480, 640), (480, 640)), ((333, 517), (333, 517)), ((480, 640), None)]
+)
+def test_masks_read_at_some_pixels_are_the_whole_masks_indexed(frame_hw, size):
+    det = _detections(frame_hw, seed=7)
+    rng = np.random.default_rng(1)
+    height, width = frame_hw
+    for _ in range(5):  # grids of the policy's kind (every k-th pixel) and irregular ones
+        step = int(rng.integers(1, 6))
+        rows = np.arange(int(rng.integers(0, step)), height, step)
+        cols = np.unique(rng.integers(0, width, int(rng.integers(1, 200))))
+        whole = class_masks(det, list(NAMES), size)
+        sampled = class_masks(det, list(NAMES), size, at=(rows, cols))
+        for name in NAMES:
+            assert sampled[name].shape == (len(rows), len(cols))
+            assert np.array_equal(sampled[name], whole[name][np.ix_(rows, cols)]), name
+
+
+def test_depth_filtered_masks_at_some_pixels_are_filtered_on_the_whole_instance():
+    depth = np.random.default_rng(2).uniform(0.5, 4.0, (240, 320)).astype(np.float32)
+    det = _detections((240, 320), seed=3, depth_m=depth)
+    rows, cols = np.arange(0, 240, 4), np.arange(0, 320, 4)
+    whole = class_masks(det, list(NAMES), depth_tolerance_m=0.3)
+    sampled = class_masks(det, list(NAMES), depth_tolerance_m=0.3, at=(rows, cols))
+    for name in NAMES:
+        assert np.array_equal(sampled[name], whole[name][np.ix_(rows, cols)])

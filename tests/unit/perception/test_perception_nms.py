@@ -17,7 +17,7 @@ def _random_boxes(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndar
     return boxes, rng.uniform(0, 1, size=n).astype(np.float32)
 
 
-@pytest.mark.parametrize("n", [0, 1, 2, 17, 300, 2000])
+@pytest.mark.parametrize("n", [0, 1, 2, 17, 64, 65, 300, 2000])  # all IoUs at once up to 64
 @pytest.mark.parametrize("iou", [0.3, 0.45, 0.7])
 def test_same_kept_boxes_as_torchvision(n, iou):
     boxes, scores = _random_boxes(np.random.default_rng(n), n)
@@ -49,3 +49,16 @@ def test_iou_exactly_at_threshold_is_kept():
     scores = np.array([0.9, 0.8], np.float32)
     assert nms_xyxy(boxes, scores, 0.5).tolist() == [0, 1]
     assert nms_xyxy(boxes, scores, 0.49).tolist() == [0]
+
+
+@pytest.mark.parametrize("n", [12, 64, 200])
+def test_crowded_boxes_and_a_keep_limit_as_torchvision(n):
+    # Boxes jittered around a few centres: most candidates suppress each other, as on a frame.
+    rng = np.random.default_rng(n)
+    centres = rng.uniform(50, 250, size=(4, 2))[rng.integers(0, 4, n)]
+    half = rng.uniform(10, 40, size=(n, 2))
+    boxes = np.concatenate([centres - half, centres + half], axis=1).astype(np.float32)
+    scores = rng.uniform(0.25, 1, n).astype(np.float32)
+    expected = torchvision.ops.nms(torch.from_numpy(boxes), torch.from_numpy(scores), 0.7).numpy()
+    np.testing.assert_array_equal(nms_xyxy(boxes, scores, 0.7), expected)
+    np.testing.assert_array_equal(nms_xyxy(boxes, scores, 0.7, max_keep=2), expected[:2])

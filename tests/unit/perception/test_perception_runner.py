@@ -185,3 +185,20 @@ def test_sha256_pin_is_checked_before_loading():
     assert runner.names
     with pytest.raises(ModelContractError, match=f"sha256 {digest} does not match .* {'0' * 64}"):
         load_runner(SHIPPED_ONNX, sha256="0" * 64)
+
+
+def test_a_nan_score_leaves_the_other_anchors_detected():
+    runner, rng = shipped_runner(), np.random.default_rng(12345)
+    for _ in range(12):  # a scene the detector finds something in
+        predictions, _ = runner.infer(runner.preprocess(render_scene(rng, 640, 480).rgb))
+        boxes, _, class_ids, _ = runner._from_raw(predictions.copy(), None)
+        if len(boxes):
+            break
+    assert len(boxes) > 0
+    n_classes = len(runner.names)
+    quiet = np.flatnonzero(predictions[4 : 4 + n_classes].max(axis=0) < 0.01)[0]
+    predictions[4, quiet] = np.nan  # one broken anchor, far from every detection
+    with_nan = runner._from_raw(predictions, None)
+    assert np.array_equal(with_nan[0], boxes) and np.array_equal(with_nan[2], class_ids)
+    predictions[4 : 4 + n_classes] = np.nan
+    assert len(runner._from_raw(predictions, None)[0]) == 0  # all broken: nothing, no error

@@ -16,7 +16,7 @@ from rl_deploy.depth import DepthImage
 from rl_deploy.errors import ConfigError, DecodeError, StaleInputError
 from rl_deploy.geometry import Pose2D
 from rl_deploy.policy import ObservationBuilder, PolicyCard, RawObservation, parse_card
-from rl_deploy.policy.image import preprocess_depth
+from rl_deploy.policy.image import preprocess_depth, preprocess_mask
 
 ZERO_JOINTS = np.zeros(10, np.float32)
 
@@ -339,3 +339,36 @@ def test_depth_image_valid_fraction_and_metres():
     metres = np.array([[0.0, np.nan, 1.5], [np.inf, 2.25, -0.5]], np.float32)
     assert DepthImage(metres).valid_fraction() == pytest.approx(2 / 6)
     assert not DepthImage(metres).millimetres
+
+
+class _CountingMask:
+    """A SampledMask over an array that remembers which pixels it was asked for."""
+
+    def __init__(self, whole: np.ndarray) -> None:
+        self.whole, self.shape, self.asked = whole, whole.shape, 0
+
+    def at(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        self.asked += len(rows) * len(cols)
+        return self.whole[np.ix_(rows, cols)]
+
+
+@pytest.mark.parametrize(
+    ("src_hw", "resize"),
+    [
+        ((480, 640), {"mode": "shortest_edge", "size": 120}),
+        ((720, 1280), {"mode": "shortest_edge", "size": 120}),
+        ((333, 517), {"mode": "shortest_edge", "size": 120}),
+        ((100, 150), {"mode": "shortest_edge", "size": 120}),  # upsampled
+        ((480, 640), {"mode": "stretch", "width": 97, "height": 61}),
+    ],
+)
+def test_a_mask_read_at_the_picked_pixels_is_the_resized_mask(reach_card, src_hw, resize):
+    spec = next(s for s in reach_card.inputs if s.source == "target_mask")
+    geometry = replace(spec.image, **resize)
+    if resize["mode"] == "stretch":
+        geometry = replace(geometry, size=0, crop="none")
+    whole = (np.random.default_rng(6).random(src_hw) < 0.3).astype(np.uint8)
+    sampled = _CountingMask(whole)
+    expected = preprocess_mask(whole, geometry)
+    assert np.array_equal(preprocess_mask(sampled, geometry), expected)
+    assert sampled.asked == expected.size  # only the pixels the resize picks

@@ -8,7 +8,8 @@ asks for are ever computed.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
+from functools import cached_property
 from typing import Any, Protocol
 
 import numpy as np
@@ -25,6 +26,7 @@ from rl_deploy.perception.runner import YoloSegRunner
 from rl_deploy.sync import FrameBuffer, Stamped
 
 Mask = npt.NDArray[np.uint8]  # (H, W) 0/1
+Pixels = npt.NDArray[np.intp]  # ascending row or column indices
 Handler = Callable[[Any, int], None]
 
 
@@ -34,30 +36,40 @@ class MaskSource(Protocol):
     handlers: dict[str, tuple[str, Handler]]  # topic -> (msgtype, on_message(msg, now_ns))
     buffers: dict[str, FrameBuffer[Any]]  # streams to match with depth by stamp
 
-    def masks(self, partners: Mapping[str, Stamped[Any]], depth: DepthImage) -> Mapping[str, Mask]:
+    def masks(
+        self, partners: Mapping[str, Stamped[Any]], depth: DepthImage
+    ) -> Mapping[str, LazyMask]:
         """Class name -> mask at the depth frame's resolution, for one matched frame set."""
         ...
 
 
-class _LazyMasks(Mapping[str, Mask]):
-    """A read-only mapping whose values are computed on first access."""
+class LazyMask:
+    """One class's mask of a frame set: made whole, or read at a few pixels, only when asked.
 
-    def __init__(self, names: tuple[str, ...], compute: Callable[[str], Mask]) -> None:
-        self._names, self._compute = names, compute
-        self._cache: dict[str, Mask] = {}
+    The policy reads a mask at its own resolution (policy.image.SampledMask); the camera-sized
+    mask is made only for whoever wants it (the debug topic, reports).
+    """
 
-    def __getitem__(self, name: str) -> Mask:
-        if name not in self._names:
-            raise KeyError(name)
-        if name not in self._cache:
-            self._cache[name] = self._compute(name)
-        return self._cache[name]
+    def __init__(
+        self,
+        shape: tuple[int, int],
+        whole: Callable[[], Mask],
+        at: Callable[[Pixels, Pixels], Mask] | None = None,
+    ) -> None:
+        self.shape = shape
+        self._whole, self._at = whole, at
 
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._names)
+    @cached_property
+    def whole(self) -> Mask:
+        """(H, W) uint8, 1 = object."""
+        return self._whole()
 
-    def __len__(self) -> int:
-        return len(self._names)
+    def at(self, rows: Pixels, cols: Pixels) -> Mask:
+        """`whole[np.ix_(rows, cols)]`, computed at those pixels unless whole already is."""
+        if self._at is None or "whole" in self.__dict__:
+            picked: Mask = self.whole[np.ix_(rows, cols)]
+            return picked
+        return self._at(rows, cols)
 
 
 def _stamped(msg: Any, value: Any, now_ns: int) -> Stamped[Any]:
@@ -84,15 +96,23 @@ class SegmentationMasks:
             )
         self._frames.push(_stamped(msg, class_ids, now_ns))
 
-    def masks(self, partners: Mapping[str, Stamped[Any]], depth: DepthImage) -> Mapping[str, Mask]:
+    def masks(
+        self, partners: Mapping[str, Stamped[Any]], depth: DepthImage
+    ) -> Mapping[str, LazyMask]:
         class_ids = partners[self._topic].value
         if class_ids.shape != depth.shape:
             raise DecodeError(
                 f"segmentation {class_ids.shape} is not aligned with depth {depth.shape}"
             )
-        return _LazyMasks(
-            tuple(self._table), lambda name: (class_ids == self._table[name]).view(np.uint8)
-        )
+
+        def masks_of(class_id: int) -> LazyMask:
+            return LazyMask(
+                class_ids.shape,
+                lambda: (class_ids == class_id).view(np.uint8),
+                lambda rows, cols: (class_ids[np.ix_(rows, cols)] == class_id).view(np.uint8),
+            )
+
+        return {name: masks_of(class_id) for name, class_id in self._table.items()}
 
 
 class DetectorMasks:
@@ -114,17 +134,27 @@ class DetectorMasks:
     def _on_image(self, msg: Any, now_ns: int) -> None:
         self._frames.push(_stamped(msg, codec.rgb_from_image(msg), now_ns))
 
-    def masks(self, partners: Mapping[str, Stamped[Any]], depth: DepthImage) -> Mapping[str, Mask]:
+    def masks(
+        self, partners: Mapping[str, Stamped[Any]], depth: DepthImage
+    ) -> Mapping[str, LazyMask]:
         rgb = partners[self._topic].value
         # Metres only for depth filtering, the one use of depth at the frame's resolution.
         aligned = depth.metres if self._tolerance_m and depth.shape == rgb.shape[:2] else None
         detections = self._runner.detect(rgb, aligned, self._classes)
         self.last_detections = detections
         size = (int(depth.shape[0]), int(depth.shape[1]))
-        return _LazyMasks(
-            self._classes,
-            lambda name: class_masks(detections, (name,), size, self._tolerance_m)[name],
-        )
+        tolerance = self._tolerance_m
+
+        def masks_of(name: str) -> LazyMask:
+            return LazyMask(
+                size,
+                lambda: class_masks(detections, (name,), size, tolerance)[name],
+                lambda rows, cols: class_masks(detections, (name,), size, tolerance, (rows, cols))[
+                    name
+                ],
+            )
+
+        return {name: masks_of(name) for name in self._classes}
 
 
 class TopicMasks:
@@ -148,15 +178,20 @@ class TopicMasks:
 
         return on_image
 
-    def masks(self, partners: Mapping[str, Stamped[Any]], depth: DepthImage) -> Mapping[str, Mask]:
-        def binary(name: str) -> Mask:
+    def masks(
+        self, partners: Mapping[str, Stamped[Any]], depth: DepthImage
+    ) -> Mapping[str, LazyMask]:
+        def masks_of(name: str) -> LazyMask:
             mask = partners[self._topics[name]].value
             if mask.shape != depth.shape:
                 raise DecodeError(f"mask {name} {mask.shape} is not aligned with {depth.shape}")
-            binary_u8: Mask = (mask > 0).view(np.uint8)
-            return binary_u8
+            return LazyMask(
+                mask.shape,
+                lambda: (mask > 0).view(np.uint8),
+                lambda rows, cols: (mask[np.ix_(rows, cols)] > 0).view(np.uint8),
+            )
 
-        return _LazyMasks(tuple(self._topics), binary)
+        return {name: masks_of(name) for name in self._topics}
 
 
 def make_mask_source(

@@ -40,7 +40,7 @@ from rl_deploy.errors import ConfigError, RlDeployError
 from rl_deploy.geometry import Pose2D
 from rl_deploy.io import Output
 from rl_deploy.log import RateLimitedLog
-from rl_deploy.mask_sources import make_mask_source
+from rl_deploy.mask_sources import LazyMask, make_mask_source
 from rl_deploy.perception.runner import YoloSegRunner
 from rl_deploy.policy import Policy, RawObservation
 from rl_deploy.safety import SafetyFilter, SafetyLimits, load_robot_limits
@@ -84,8 +84,13 @@ class TickRecord:
     detail: str  # human-readable cause of a zero command
     stage_ms: Mapping[str, float]  # per-stage wall time of this step
     pose: Pose2D | None  # base pose used (map frame)
-    mask_u8: npt.NDArray[np.uint8] | None  # target mask at camera resolution, {0, 1}
+    target_mask: LazyMask | None  # the policy's target mask, made whole on request
     depth: DepthImage | None  # depth frame used, as the camera sent it
+
+    @property
+    def mask_u8(self) -> npt.NDArray[np.uint8] | None:
+        """The target mask at camera resolution, {0, 1} (made on first access)."""
+        return None if self.target_mask is None else self.target_mask.whole
 
     @property
     def depth_m(self) -> npt.NDArray[np.float32] | None:
@@ -273,10 +278,10 @@ class Pipeline:
         self.stats.ticks += 1
         stage_ms: dict[str, float] = {}
         inputs = self._check_inputs(now_ns)
-        mask_u8: npt.NDArray[np.uint8] | None = None
+        target_mask: LazyMask | None = None
         depth: DepthImage | None = None
         if isinstance(inputs, _FrameSet):
-            zero_reason, detail, command, mask_u8 = self._run_policy(inputs, stage_ms)
+            zero_reason, detail, command, target_mask = self._run_policy(inputs, stage_ms)
             stamp_ns, frame_id = inputs.depth.stamp_ns, inputs.depth.frame_id
             depth = inputs.depth.value
         else:
@@ -294,7 +299,7 @@ class Pipeline:
         stage_ms["safety"] = (time.perf_counter() - t_safety) * 1e3
 
         t_encode = time.perf_counter()
-        outputs = self._encode(command, stamp_ns, frame_id, mask_u8)
+        outputs = self._encode(command, stamp_ns, frame_id, target_mask)
         outputs += self._diagnostics(now_ns, zero_reason, detail)
         stage_ms["encode"] = (time.perf_counter() - t_encode) * 1e3
         stage_ms["total"] = (time.perf_counter() - t_start) * 1e3
@@ -307,14 +312,14 @@ class Pipeline:
             detail=detail,
             stage_ms=stage_ms,
             pose=self._pose.value if self._pose else None,
-            mask_u8=mask_u8,
+            target_mask=target_mask,
             depth=depth,
         )
         return outputs
 
     def _run_policy(
         self, inputs: _FrameSet, stage_ms: dict[str, float]
-    ) -> tuple[str | None, str, Command, npt.NDArray[np.uint8] | None]:
+    ) -> tuple[str | None, str, Command, LazyMask | None]:
         """Masks, then the policy: (None, "", command, target mask) or why it cannot be used."""
         depth = inputs.depth.value
         valid = depth.valid_fraction()
@@ -325,6 +330,8 @@ class Pipeline:
         try:
             masks = self._mask_source.masks(inputs.partners, depth)
             target_mask = masks[self.target_class]
+            if self.publish_target_mask:  # made whole anyway: the policy then reads it there
+                target_mask.whole  # noqa: B018
         except RlDeployError as err:
             return "invalid_input", str(err), Command(), None
         stage_ms["masks"] = (time.perf_counter() - t_masks) * 1e3
@@ -382,7 +389,7 @@ class Pipeline:
         command: Command,
         stamp_ns: int,
         frame_id: str,
-        mask_u8: npt.NDArray[np.uint8] | None,
+        target_mask: LazyMask | None,
     ) -> list[Output]:
         topics, commands = self.config.topics, self._commands
         outputs = [
@@ -391,8 +398,8 @@ class Pipeline:
         if command.arm is not None:
             data = commands.arm(command.arm, stamp_ns)
             outputs.append(Output(topics.arm_command, commands.arm_type, data))
-        if mask_u8 is not None and self.publish_target_mask:
-            image = codec.mask_to_image(mask_u8 * np.uint8(255), stamp_ns, frame_id)
+        if target_mask is not None and self.publish_target_mask:
+            image = codec.mask_to_image(target_mask.whole * np.uint8(255), stamp_ns, frame_id)
             outputs.append(Output(topics.mask_out, IMAGE, codec.encode(image, IMAGE)))
         return outputs
 

@@ -109,7 +109,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         configured = dataclasses.replace(configured, detector=detector)
     config = dataclasses.replace(configured, diagnostics_period_s=DIAGNOSTICS_EVERY_TICK_S)
     spec = SyntheticBagSpec(width=args.width, height=args.height, camera_hz=args.camera_hz)
-    world = SyntheticWorld(spec, config.topics, rgb=config.masks.source == "detector")
+    on_rgb = config.masks.source == "detector"
+    world = SyntheticWorld(spec, config.topics, rgb=on_rgb, detector_scenes=on_rgb)
     publish_mask = args.target_mask == "on"
     direct = measure_direct(
         *build_pipeline(configured, args.threads, publish_mask), world, args.frames

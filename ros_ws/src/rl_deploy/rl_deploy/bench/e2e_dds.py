@@ -66,7 +66,8 @@ def measure_dds(
             "ros.qos.camera": camera_qos,
         }
     )
-    world = SyntheticWorld(spec, config.topics, rgb=config.masks.source == "detector")
+    on_rgb = config.masks.source == "detector"
+    world = SyntheticWorld(spec, config.topics, rgb=on_rgb, detector_scenes=on_rgb)
     with tempfile.TemporaryDirectory(prefix="rl_deploy_bench_dds_") as logs:
         node = launch("policy_node", ros_args, ros_env(domain_id), Path(logs))
         robot = RobotSide(

@@ -44,7 +44,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     config = bench_config(args.config, args.masks)
     pipeline, _ = build_pipeline(config)
     spec = SyntheticBagSpec(width=args.width, height=args.height)
-    world = SyntheticWorld(spec, config.topics, rgb=config.masks.source == "detector")
+    on_rgb = config.masks.source == "detector"
+    world = SyntheticWorld(spec, config.topics, rgb=on_rgb, detector_scenes=on_rgb)
     robot = VirtualRobot(pipeline, world)
     total_s = args.minutes * 60.0
     warmup_s = min(WARMUP_S, total_s / 10)

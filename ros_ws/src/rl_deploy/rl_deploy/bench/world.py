@@ -17,6 +17,7 @@ from rl_deploy import codec
 from rl_deploy.codec.typestore import IMAGE, JOINT_STATE
 from rl_deploy.config import TopicsConfig
 from rl_deploy.geometry import Pose2D
+from rl_deploy.perception.synthetic import render_scene
 from rl_deploy.replay.synthetic import (
     SyntheticBagSpec,
     _colourise,
@@ -49,7 +50,12 @@ class SyntheticWorld:
         frames: int = 10,
         rgb: bool = True,
         mask_topics: Mapping[str, int] | None = None,
+        *,
+        detector_scenes: bool = False,
     ) -> None:
+        """`detector_scenes`: RGB frames are renders of the example scene, in which the shipped
+        detector finds objects (its target classes in about half of them), instead of the
+        depth frame coloured by class: the detector's whole path (NMS, masks) then runs."""
         spec = spec or SyntheticBagSpec()
         self.spec, self.topics, self.rgb = spec, topics or TopicsConfig(), rgb
         # topic → class id: one mono8 mask per topic, as a separate perception_node publishes
@@ -66,6 +72,9 @@ class SyntheticWorld:
             self.class_ids.append(class_ids)
             self._depth_mm.append(np.round(depth_m * 1000.0).astype(np.uint16))
             self._rgb.append(_colourise(depth_m, class_ids))
+        if detector_scenes:
+            scenes = np.random.default_rng(spec.seed + 1)
+            self._rgb = [render_scene(scenes, spec.width, spec.height).rgb for _ in self._rgb]
 
     def pose_at(self, stamp_ns: int) -> Pose2D:
         loop_ns = round(LOOP_S * 1e9)

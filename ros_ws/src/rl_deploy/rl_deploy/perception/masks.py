@@ -60,10 +60,10 @@ class _Taps:
     w_upper: F32
 
 
-def _taps(in_len: int, out_len: int, start: int, stop: int) -> _Taps:
-    """Taps for output samples [start, stop) of a resize in_len → out_len (torch, no corners)."""
+def _taps(in_len: int, out_len: int, samples: npt.NDArray[np.intp]) -> _Taps:
+    """Taps for output pixels `samples` of a resize in_len → out_len (torch, no corners)."""
     scale = in_len / out_len
-    source = np.maximum((np.arange(start, stop, dtype=np.float64) + 0.5) * scale - 0.5, 0.0)
+    source = np.maximum((samples + 0.5) * scale - 0.5, 0.0)
     lower = np.minimum(source.astype(np.intp), in_len - 1)
     w_upper = (source - lower).astype(np.float32)
     return _Taps(lower, np.minimum(lower + 1, in_len - 1), np.float32(1) - w_upper, w_upper)
@@ -74,8 +74,8 @@ def _upsample(logits: F32, factor: int) -> F32:
     if factor == 1:
         return logits
     _, height, width = logits.shape
-    ty = _taps(height, height * factor, 0, height * factor)
-    tx = _taps(width, width * factor, 0, width * factor)
+    ty = _taps(height, height * factor, np.arange(height * factor))
+    tx = _taps(width, width * factor, np.arange(width * factor))
     rows = logits[:, ty.lower] * ty.w_lower[:, None] + logits[:, ty.upper] * ty.w_upper[:, None]
     out = rows[:, :, tx.lower] * tx.w_lower + rows[:, :, tx.upper] * tx.w_upper
     return np.asarray(out, np.float32)
@@ -106,16 +106,31 @@ def decode_masks(
     chosen = np.arange(len(detections)) if indices is None else np.asarray(indices, dtype=np.intp)
     size = detections.frame_hw if size_hw is None else size_hw
     out = np.zeros((len(chosen), *size), dtype=np.bool_)
-    for slot, (window, values) in enumerate(_instance_logits(detections, chosen, size)):
+    for slot, (window, values) in enumerate(_instance_logits(detections, chosen, _grid(size))):
         y_lo, y_hi, x_lo, x_hi = window
         out[slot, y_lo:y_hi, x_lo:x_hi] = values > 0
     return out
 
 
+Pixels = tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]  # rows, columns (ascending)
+
+
+def _grid(size_hw: tuple[int, int]) -> tuple[tuple[int, int], Pixels]:
+    return size_hw, (np.arange(size_hw[0]), np.arange(size_hw[1]))
+
+
 def _instance_logits(
-    detections: Detections, chosen: npt.NDArray[np.intp], size_hw: tuple[int, int]
+    detections: Detections,
+    chosen: npt.NDArray[np.intp],
+    sampled: tuple[tuple[int, int], Pixels],
 ) -> list[tuple[tuple[int, int, int, int], F32]]:
-    """Per chosen instance: its box window in the output and the mask logits inside it."""
+    """Per chosen instance: its box window in the output and the mask logits inside it.
+
+    `sampled` is (size_hw, (rows, cols)): the output is the mask at `size_hw` read at those
+    ascending rows and columns (every one of them for a whole mask). Each pixel's value
+    depends only on its own coordinates, so a sampled mask is the whole one, indexed.
+    """
+    size_hw, (rows, cols) = sampled
     if len(chosen) == 0:
         return []
     n_protos, proto_h, proto_w = detections.protos.shape
@@ -130,20 +145,24 @@ def _instance_logits(
     sx, sy = width / detections.frame_hw[1], height / detections.frame_hw[0]
     results = []
     for slot, index in enumerate(chosen):
-        window = _box_window(detections.boxes_xyxy[index], sx, sy, size_hw)
-        y_lo, y_hi, x_lo, x_hi = window
+        box_y_lo, box_y_hi, box_x_lo, box_x_hi = _box_window(
+            detections.boxes_xyxy[index], sx, sy, size_hw
+        )
+        y_lo, y_hi = (int(i) for i in np.searchsorted(rows, (box_y_lo, box_y_hi)))
+        x_lo, x_hi = (int(i) for i in np.searchsorted(cols, (box_x_lo, box_x_hi)))
+        window = (y_lo, y_hi, x_lo, x_hi)  # in output samples
         if y_hi <= y_lo or x_hi <= x_lo:
             results.append(
                 (window, np.zeros((max(y_hi - y_lo, 0), max(x_hi - x_lo, 0)), np.float32))
             )
             continue
-        ty = _taps(crop_h, height, y_lo, y_hi)
-        tx = _taps(crop_w, width, x_lo, x_hi)
+        ty = _taps(crop_h, height, rows[y_lo:y_hi])
+        tx = _taps(crop_w, width, cols[x_lo:x_hi])
         # Only the columns the taps touch are interpolated along y.
         c_lo, c_hi = int(tx.lower[0]), int(tx.upper[-1]) + 1
         plane = grid[slot, :, c_lo:c_hi]
-        rows = plane[ty.lower] * ty.w_lower[:, None] + plane[ty.upper] * ty.w_upper[:, None]
-        values = rows[:, tx.lower - c_lo] * tx.w_lower + rows[:, tx.upper - c_lo] * tx.w_upper
+        along_y = plane[ty.lower] * ty.w_lower[:, None] + plane[ty.upper] * ty.w_upper[:, None]
+        values = along_y[:, tx.lower - c_lo] * tx.w_lower + along_y[:, tx.upper - c_lo] * tx.w_upper
         results.append((window, np.asarray(values, np.float32)))
     return results
 
@@ -172,20 +191,28 @@ def class_masks(
     classes: Sequence[str],
     size: tuple[int, int] | None = None,
     depth_tolerance_m: float | None = None,
+    at: Pixels | None = None,
 ) -> dict[str, npt.NDArray[np.uint8]]:
     """One (H, W) uint8 mask (0/1) per class in `classes`: the union of its instances.
 
     `size` is (height, width), the policy's mask resolution (default: the frame's). Only the
     instances of these classes are decoded. With `depth_tolerance_m` and depth in `detections`,
-    each instance is depth-filtered around its median before the union.
+    each instance is depth-filtered around its median before the union. `at` (rows, columns,
+    ascending) reads the masks at those pixels only: `whole[np.ix_(rows, cols)]`, computed there.
     """
     size_hw = detections.frame_hw if size is None else (int(size[0]), int(size[1]))
-    out = {name: np.zeros(size_hw, np.uint8) for name in classes}
+    filtered = depth_tolerance_m is not None and detections.depth_m is not None
+    if at is not None and filtered:  # the median of an instance needs all of its pixels
+        whole = class_masks(detections, classes, size_hw, depth_tolerance_m)
+        return {name: mask[np.ix_(*at)] for name, mask in whole.items()}
+    sampled = _grid(size_hw) if at is None else (size_hw, at)
+    out_hw = (len(sampled[1][0]), len(sampled[1][1]))
+    out = {name: np.zeros(out_hw, np.uint8) for name in classes}
     chosen = detections.indices_of(list(classes))
     if len(chosen) == 0:
         return out
     depth = None
-    if depth_tolerance_m is not None and detections.depth_m is not None:
+    if filtered and detections.depth_m is not None:
         depth = detections.depth_m
         if depth.shape != size_hw:
             size_wh = (size_hw[1], size_hw[0])
@@ -193,7 +220,7 @@ def class_masks(
                 cv2.resize(depth, size_wh, interpolation=cv2.INTER_NEAREST), dtype=np.float32
             )
     for index, (window, values) in zip(
-        chosen, _instance_logits(detections, chosen, size_hw), strict=True
+        chosen, _instance_logits(detections, chosen, sampled), strict=True
     ):
         y_lo, y_hi, x_lo, x_hi = window
         inside = values > 0

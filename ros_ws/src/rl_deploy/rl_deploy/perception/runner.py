@@ -85,6 +85,9 @@ class YoloSegRunner:
         self.info: ModelInfo = read_model_info(self.session, config.model, config.class_names)
         self.provider: str = self.session.get_providers()[0]
         self._input = LetterboxBuffer()
+        empty = np.zeros((0, 4 + self.info.n_protos), np.float32)
+        empty.flags.writeable = False  # shared by every frame without a candidate
+        self._no_boxes = (empty[:, :4], empty[:, 0], np.zeros(0, np.intp), empty[:, 4:])
         self._geometry: LetterboxGeometry | None = None
         # On a GPU, I/O binding copies the input once and keeps outputs in onnxruntime's buffers.
         binding = config.io_binding == "on" or (
@@ -153,8 +156,8 @@ class YoloSegRunner:
             boxes, scores, class_ids, coeffs = self._from_end2end(predictions, class_filter)
         else:
             boxes, scores, class_ids, coeffs = self._from_raw(predictions, class_filter)
-        geometry = self.geometry(frame_hw)
-        boxes = self._to_frame(boxes, geometry)
+        if len(boxes):
+            boxes = self._to_frame(boxes, self.geometry(frame_hw))
         return Detections(
             boxes_xyxy=boxes,
             scores=scores,
@@ -207,19 +210,18 @@ class YoloSegRunner:
         """(4 + nc + P, N) raw head output → NMS-ed boxes (input pixels), scores, ids, coeffs."""
         n_classes = len(self.info.names)
         class_scores = predictions[4 : 4 + n_classes]
+        if not (class_scores > self.config.conf).any():  # most frames of a search: nothing
+            return self._no_boxes
         candidates = np.flatnonzero(class_scores.max(axis=0) > self.config.conf)
-        if candidates.size == 0:  # most frames of a search: nothing to sort out
-            empty = np.zeros((0, 4 + self.info.n_protos), np.float32)
-            return empty[:, :4], empty[:, 0], np.zeros(0, np.intp), empty[:, 4:]
         rows = predictions[:, candidates].T  # (M, 4 + nc + P), only the candidates
         scores_all = rows[:, 4 : 4 + n_classes]
         class_ids = scores_all.argmax(axis=1).astype(np.intp)
-        scores = scores_all[np.arange(len(rows)), class_ids]
+        scores = scores_all.max(axis=1)  # the score of the argmax class
         if class_filter is not None:
-            keep = np.isin(class_ids, class_filter)
+            keep = (class_ids[:, np.newaxis] == class_filter).any(axis=1)
             rows, class_ids, scores = rows[keep], class_ids[keep], scores[keep]
         centre, half = rows[:, 0:2], rows[:, 2:4] / 2
-        boxes = np.concatenate([centre - half, centre + half], axis=1).astype(np.float32)
+        boxes = np.concatenate([centre - half, centre + half], axis=1)
         kept = class_aware_nms(boxes, scores, class_ids, self.config.iou, self.config.max_det)
         coeffs = np.ascontiguousarray(rows[kept, 4 + n_classes :], dtype=np.float32)
         return boxes[kept], scores[kept], class_ids[kept], coeffs

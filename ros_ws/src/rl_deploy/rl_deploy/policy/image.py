@@ -6,7 +6,7 @@ Depth and masks of one camera go through the same geometry, so their pixels stay
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any, TypeVar, cast
+from typing import Any, Protocol, TypeVar, cast
 
 import cv2
 import numpy as np
@@ -141,16 +141,59 @@ def _fill_and_clip_change_nothing(image: npt.NDArray[np.generic], depth: DepthPr
     return bool(depth.min_m <= image.min() and image.max() <= depth.max_m)
 
 
+class SampledMask(Protocol):
+    """A mask that can be read at a grid of pixels without being made whole (a detector's)."""
+
+    @property
+    def shape(self) -> tuple[int, ...]: ...
+
+    def at(self, rows: npt.NDArray[np.intp], cols: npt.NDArray[np.intp]) -> npt.NDArray[Any]:
+        """`whole[np.ix_(rows, cols)]`, nonzero = object."""
+        ...
+
+
+@lru_cache(maxsize=64)
+def nearest_pixels(
+    src_height: int, src_width: int, geometry: ImageGeometry
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """Rows and columns of the source that the nearest-neighbour resize and crop pick.
+
+    OpenCV's own resize of an index ramp gives them, so they are its choice to the pixel.
+    """
+    height, width, top, left = resize_plan(src_height, src_width, geometry)
+
+    def picked(src: int, dst: int) -> npt.NDArray[np.intp]:
+        ramp = np.arange(src, dtype=np.float32)[np.newaxis]  # integers are exact in float32
+        if dst == src:
+            return np.arange(src)
+        resized = cv2.resize(ramp, (dst, 1), interpolation=cv2.INTER_NEAREST)
+        return np.asarray(resized[0], dtype=np.intp)
+
+    rows = picked(src_height, height)[top : top + geometry.height]
+    cols = picked(src_width, width)[left : left + geometry.width]
+    rows.flags.writeable = cols.flags.writeable = False  # shared by every caller
+    return rows, cols
+
+
 def preprocess_mask(
-    mask: npt.NDArray[np.generic], geometry: ImageGeometry
+    mask: npt.NDArray[np.generic] | SampledMask, geometry: ImageGeometry
 ) -> npt.NDArray[np.float32]:
-    """(H, W) mask, nonzero = object → (height, width) float32 in {0, 1}, nearest neighbour."""
-    mask = _as_2d(mask, "mask")
-    if mask.dtype == np.bool_:
-        mask = mask.view(np.uint8)
-    elif mask.dtype != np.uint8:
-        mask = (mask != 0).astype(np.uint8)
+    """(H, W) mask, nonzero = object → (height, width) float32 in {0, 1}, nearest neighbour.
+
+    A SampledMask is read at the pixels the resize would pick, and nowhere else.
+    """
+    if not isinstance(mask, np.ndarray):
+        if len(mask.shape) != 2 or min(mask.shape) < 1:
+            raise DecodeError(f"mask: expected an (H, W) image, got shape {mask.shape}")
+        rows, cols = nearest_pixels(mask.shape[0], mask.shape[1], geometry)
+        picked: npt.NDArray[np.float32] = (mask.at(rows, cols) != 0).astype(np.float32)
+        return picked
+    image = _as_2d(mask, "mask")
+    if image.dtype == np.bool_:
+        image = image.view(np.uint8)
+    elif image.dtype != np.uint8:
+        image = (image != 0).astype(np.uint8)
     # Nearest-neighbour keeps source values, so binarising after the resize is exact and cheaper.
-    resized = _resize_crop(mask, geometry, cv2.INTER_NEAREST)
+    resized = _resize_crop(image, geometry, cv2.INTER_NEAREST)
     binary: npt.NDArray[np.float32] = (resized != 0).astype(np.float32)
     return binary

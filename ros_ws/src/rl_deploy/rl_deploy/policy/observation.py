@@ -16,7 +16,7 @@ from rl_deploy.depth import DepthImage
 from rl_deploy.errors import ConfigError, DecodeError, ModelContractError, StaleInputError
 from rl_deploy.geometry import Pose2D
 from rl_deploy.policy.card import InputSpec, PolicyCard
-from rl_deploy.policy.image import preprocess_depth, preprocess_mask
+from rl_deploy.policy.image import SampledMask, preprocess_depth, preprocess_mask
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -34,8 +34,9 @@ class RawObservation:
     """One step of robot data in robot units, before any policy-specific preprocessing."""
 
     depth_m: npt.NDArray[np.floating] | DepthImage | None = None  # (H, W) metres, or as sent
-    masks: Mapping[str, npt.NDArray[np.generic]] = field(default_factory=dict)
-    # class name → (H, W) uint8, nonzero = object; a class absent here was not detected
+    masks: Mapping[str, npt.NDArray[np.generic] | SampledMask] = field(default_factory=dict)
+    # class name → (H, W) uint8 (or a mask read where needed), nonzero = object; a class
+    # absent here was not detected
     joints: npt.NDArray[np.floating] | None = None  # (len(card.joint_names),) m / rad
     pose: Pose2D | None = None  # absolute base pose in the map frame
     target_class: str | None = None  # class the target_mask inputs show

@@ -132,7 +132,7 @@ def _light(record: TickRecord) -> TickRecord:
         record.detail,
         record.stage_ms,
         record.pose,
-        mask_u8=None,
+        target_mask=None,
         depth=None,
     )
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from rl_deploy.config import PipelineConfig
 from rl_deploy.drift import DriftMonitor
 from rl_deploy.io import Output
 from rl_deploy.perception.runner import YoloSegRunner
-from rl_deploy.pipeline import Pipeline
+from rl_deploy.pipeline import Pipeline, TickRecord
 from rl_deploy.policy import Policy
 from rl_deploy.replay.writer import McapWriter
 from rl_deploy.safety import SafetyLimits
@@ -151,11 +152,11 @@ class EpisodeTracker:
 
     def after_step(
         self,
-        depth_m: npt.NDArray[np.float32] | None,
-        mask_u8: npt.NDArray[np.uint8] | None,
+        used: Callable[[], tuple[npt.NDArray[np.float32] | None, npt.NDArray[np.uint8] | None]],
         drift: dict[str, float] | None = None,
     ) -> EpisodeStatus:
-        """Record the state after a host step; `depth_m`/`mask_u8`: what the stack used."""
+        """Record the state after a host step; `used()`: the depth and target mask the stack
+        used (asked for only when a snapshot is due)."""
         status = self.host.status()
         truth = self.host.world.base_pose()
         self.trajectory.append((truth.x, truth.y))
@@ -163,7 +164,8 @@ class EpisodeTracker:
             self.drift[name] = max(self.drift.get(name, 0.0), score)
         t_s = (self.host.now_ns - self.start_ns) / 1e9
         due = t_s >= self._next_snapshot_s or status.done
-        if due and depth_m is not None and mask_u8 is not None:
+        depth_m, mask_u8 = used() if due else (None, None)
+        if depth_m is not None and mask_u8 is not None:
             self.frames.append(self._snapshot(t_s, depth_m, mask_u8))
             self._next_snapshot_s = t_s + SNAPSHOT_PERIOD_S
         return status
@@ -257,7 +259,7 @@ class ClosedLoop:
                 recorder.write(outputs + commands, now_ns)
             record = pipeline.last_tick
             assert record is not None
-            status = tracker.after_step(record.depth_m, record.mask_u8, _drift_scores(pipeline))
+            status = tracker.after_step(record_images(record), _drift_scores(pipeline))
         if recorder is not None:
             recorder.stop()
         return tracker.result(pipeline.stats.ticks, dict(pipeline.stats.zero_commands))
@@ -352,3 +354,10 @@ def load_results(path: Path) -> list[EpisodeResult]:
                 )
             )
     return results
+
+
+def record_images(
+    record: TickRecord,
+) -> Callable[[], tuple[npt.NDArray[np.float32] | None, npt.NDArray[np.uint8] | None]]:
+    """The depth and target mask a step used, converted only if someone asks."""
+    return lambda: (record.depth_m, record.mask_u8)

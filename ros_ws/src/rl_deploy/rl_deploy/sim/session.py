@@ -103,7 +103,8 @@ class SimSession:
             self.recorder.write(outputs, self.host.now_ns)
         frame = self.host.last_frame
         depth = frame.depth_m if frame is not None else None
-        status = self._tracker.after_step(depth, self._mask_u8)
+        mask_u8 = self._mask_u8
+        status = self._tracker.after_step(lambda: (depth, mask_u8))
         if status.done:
             self.results.append(self._tracker.result(self._commands, {}))
             logger.info(
