@@ -60,7 +60,9 @@ class TopicsConfig:
         "/arm_controller/joint_trajectory", "Arm command output (to command_guard)."
     )
     mask_out: str = setting(
-        "/rl_deploy/target_mask", "Target mask used by the policy (mono8 Image), for debugging."
+        "/rl_deploy/target_mask",
+        "Target mask used by the policy (mono8 Image, camera size), for debugging; policy_node "
+        "publishes it while someone subscribes.",
     )
     diagnostics: str = setting("/diagnostics", "Health output.")
 

@@ -253,9 +253,13 @@ class Fuzzer:
             corrupted = mutate(data, rng) if rng.random() < 0.3 else data
             elsewhere = topics[int(rng.integers(0, len(topics)))] if rng.random() < 0.1 else topic
             pipeline.feed(elsewhere, corrupted, self.now_ns)
+        # Without a listener the policy reads masks at its own pixels only; with one, whole.
+        pipeline.publish_target_mask = bool(rng.random() < 0.5)
         outputs = pipeline.tick(self.now_ns)
         record = pipeline.last_tick
         assert record is not None
+        if record.mask_u8 is not None and record.depth_m is not None:  # made after the step
+            assert record.mask_u8.shape == record.depth_m.shape
         base, limits = record.command.base, pipeline.safety.limits
         if not record.command.is_finite():
             raise CommandFailureError(f"non-finite command {record.command}")

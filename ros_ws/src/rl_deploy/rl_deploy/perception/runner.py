@@ -210,12 +210,12 @@ class YoloSegRunner:
         """(4 + nc + P, N) raw head output → NMS-ed boxes (input pixels), scores, ids, coeffs."""
         n_classes = len(self.info.names)
         class_scores = predictions[4 : 4 + n_classes]
-        if not (class_scores > self.config.conf).any():  # most frames of a search: nothing
-            return self._no_boxes
         candidates = np.flatnonzero(class_scores.max(axis=0) > self.config.conf)
+        if candidates.size == 0:  # most frames of a search: nothing to sort out
+            return self._no_boxes
         rows = predictions[:, candidates].T  # (M, 4 + nc + P), only the candidates
         scores_all = rows[:, 4 : 4 + n_classes]
-        class_ids = scores_all.argmax(axis=1).astype(np.intp)
+        class_ids: npt.NDArray[np.intp] = scores_all.argmax(axis=1)
         scores = scores_all.max(axis=1)  # the score of the argmax class
         if class_filter is not None:
             keep = (class_ids[:, np.newaxis] == class_filter).any(axis=1)
