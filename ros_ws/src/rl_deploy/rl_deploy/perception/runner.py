@@ -253,11 +253,10 @@ class YoloSegRunner:
     ) -> npt.NDArray[np.float32]:
         """Input-pixel boxes → frame pixels, clipped to the frame (Ultralytics' scale_boxes)."""
         height, width = geometry.frame_hw
-        out = boxes.copy()
-        out[:, 0::2] = (out[:, 0::2] - np.float32(geometry.left)) / np.float32(geometry.gain_x)
-        out[:, 1::2] = (out[:, 1::2] - np.float32(geometry.top)) / np.float32(geometry.gain_y)
-        np.clip(out[:, 0::2], 0, width, out=out[:, 0::2])
-        np.clip(out[:, 1::2], 0, height, out=out[:, 1::2])
+        offset = np.array([geometry.left, geometry.top] * 2, np.float32)
+        gain = np.array([geometry.gain_x, geometry.gain_y] * 2, np.float32)
+        out: npt.NDArray[np.float32] = (boxes - offset) / gain
+        np.clip(out, 0, np.array([width, height] * 2, np.float32), out=out)
         return out
 
 

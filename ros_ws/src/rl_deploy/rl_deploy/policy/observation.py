@@ -165,6 +165,8 @@ class ObservationBuilder:
     def _image_frame(spec: InputSpec, channels: list[FloatArray]) -> FloatArray:
         assert spec.image is not None
         axis = 0 if spec.image.layout == "NCHW" else 2
+        if len(channels) == 1:  # a view, not a copy
+            return np.expand_dims(channels[0], (0, axis + 1))
         return np.stack(channels, axis=axis)[np.newaxis]
 
     def _vector_frame(self, state: _InputState, raw: RawObservation) -> FloatArray:
