@@ -42,7 +42,11 @@ def camera_imgsz(long_side: int, stride: int = 32) -> tuple[int, int]:
     return height, long_side
 
 
-SETTLE_S = 0.02  # pause before each timed call (see _interleaved)
+SETTLE_S = 0.02  # pause before each timed call, about a camera period's idle time
+# Pause before a method's block: the previous method's runtime workers spin on 40-60 ms after
+# its last run here, and took the cores from the next one (a 640 run after another session's,
+# 20 ms later, took 53 ms instead of 31).
+SWITCH_S = 0.3
 
 
 def _stats(times_s: list[float]) -> tuple[float, float]:
@@ -50,20 +54,21 @@ def _stats(times_s: list[float]) -> tuple[float, float]:
     return round(float(np.median(ms)), 3), round(float(np.percentile(ms, 90)), 3)
 
 
-def _interleaved(
+def _in_turns(
     methods: dict[str, Callable[[int], object]],
     n_frames: int,
     rounds: int,
     warmup: int,
     untimed: dict[str, Callable[[int], object]] | None = None,
 ) -> dict[str, list[float]]:
-    """Seconds per call of each method, the methods taking turns frame by frame.
+    """Seconds per call of each method: each runs the frames in a block, the blocks in turns.
 
-    Taking turns (in a rotating order) exposes every method to the same background load and
-    cache state, so their ratios hold on a busy machine too. Each call waits SETTLE_S first: the
-    worker threads of the previous method's runtime spin on after its run, and on a small machine
-    they would take the cores from the call being timed. `untimed[name](i)` runs just before
-    method `name` is timed on frame i (setting its input up).
+    A method runs its frames one after another (a pause of SETTLE_S before each, as between
+    camera frames), so it runs beside its own runtime's threads only, as it would on a robot;
+    the blocks take turns in a rotating order over `rounds`, exposing every method to the same
+    drift of background load. Before each block SWITCH_S lets the previous runtime's spinning
+    workers go quiet, and one untimed call wakes this method's. `untimed[name](i)` runs just
+    before method `name` is timed on frame i (setting its input up).
     """
     untimed = untimed or {}
     for fn in methods.values():
@@ -72,9 +77,11 @@ def _interleaved(
     names = list(methods)
     times: dict[str, list[float]] = {name: [] for name in names}
     for round_index in range(rounds):
-        for i in range(n_frames):
-            shift = (i + round_index) % len(names)
-            for name in names[shift:] + names[:shift]:
+        shift = round_index % len(names)
+        for name in names[shift:] + names[:shift]:
+            time.sleep(SWITCH_S)
+            methods[name](0)
+            for i in range(n_frames):
                 if name in untimed:
                     untimed[name](i)
                 time.sleep(SETTLE_S)
@@ -164,7 +171,7 @@ def bench_size(
     fill_ort_input: dict[str, Callable[[int], object]] = {
         "ort_run": lambda i: np.copyto(ort_input, tensors[i])
     }
-    timings = _interleaved(methods, n, rounds, warmup=min(n, 5), untimed=fill_ort_input)
+    timings = _in_turns(methods, n, rounds, warmup=min(n, 5), untimed=fill_ort_input)
     vs_pt = export.verify(runner, pt_model, frames)
     vs_file = export.verify(runner, same_file, frames)
     result: dict[str, Any] = {"imgsz": long_side, "input_hw": list(imgsz_hw)}
