@@ -112,17 +112,17 @@ def decode_masks(
     return out
 
 
-Pixels = tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]  # rows, columns (ascending)
+PixelGrid = tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]  # rows, columns (ascending)
 
 
-def _grid(size_hw: tuple[int, int]) -> tuple[tuple[int, int], Pixels]:
+def _grid(size_hw: tuple[int, int]) -> tuple[tuple[int, int], PixelGrid]:
     return size_hw, (np.arange(size_hw[0]), np.arange(size_hw[1]))
 
 
 def _instance_logits(
     detections: Detections,
     chosen: npt.NDArray[np.intp],
-    sampled: tuple[tuple[int, int], Pixels],
+    sampled: tuple[tuple[int, int], PixelGrid],
 ) -> list[tuple[tuple[int, int, int, int], F32]]:
     """Per chosen instance: its box window in the output and the mask logits inside it.
 
@@ -195,7 +195,7 @@ def class_masks(
     classes: Sequence[str],
     size: tuple[int, int] | None = None,
     depth_tolerance_m: float | None = None,
-    at: Pixels | None = None,
+    at: PixelGrid | None = None,
 ) -> dict[str, npt.NDArray[np.uint8]]:
     """One (H, W) uint8 mask (0/1) per class in `classes`: the union of its instances.
 
