@@ -59,7 +59,7 @@ class _Window:
             low, high = float(self.low[0]), float(self.high[0])
             outside = 0
             lowest, highest = cv2.minMaxLoc(data)[:2]
-            if not low <= lowest <= highest <= high:  # the common frame is inside: no counting
+            if not (low <= lowest and highest <= high):  # the common frame: nothing to count
                 outside = int(np.count_nonzero(data < low) + np.count_nonzero(data > high))
             n = data.size
             self.frames.append((mean * n, (std * std + mean * mean) * n, float(outside)))

@@ -7,6 +7,7 @@ is kept so boxes and masks can be mapped back to the frame.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import cv2
 import numpy as np
@@ -34,6 +35,24 @@ class LetterboxGeometry:
     @property
     def gain_y(self) -> float:
         return self.resized_hw[0] / self.frame_hw[0]
+
+    @cached_property
+    def _box_mapping(self) -> tuple[npt.NDArray[np.float32], ...]:
+        """(offset, gain, frame size) per x1, y1, x2, y2: made once per geometry."""
+        height, width = self.frame_hw
+        return (
+            np.array([self.left, self.top] * 2, np.float32),
+            np.array([self.gain_x, self.gain_y] * 2, np.float32),
+            np.array([width, height] * 2, np.float32),
+        )
+
+    def boxes_to_frame(self, boxes: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """(N, 4) input-pixel boxes → frame pixels, clipped to the frame (Ultralytics'
+        scale_boxes)."""
+        offset, gain, size = self._box_mapping
+        out: npt.NDArray[np.float32] = (boxes - offset) / gain
+        np.clip(out, 0, size, out=out)
+        return out
 
 
 def letterbox_geometry(

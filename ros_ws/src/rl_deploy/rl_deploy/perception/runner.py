@@ -157,7 +157,7 @@ class YoloSegRunner:
         else:
             boxes, scores, class_ids, coeffs = self._from_raw(predictions, class_filter)
         if len(boxes):
-            boxes = self._to_frame(boxes, self.geometry(frame_hw))
+            boxes = self.geometry(frame_hw).boxes_to_frame(boxes)
         return Detections(
             boxes_xyxy=boxes,
             scores=scores,
@@ -246,18 +246,6 @@ class YoloSegRunner:
             class_ids[keep][: self.config.max_det],
             np.ascontiguousarray(rows[:, 6:], dtype=np.float32),
         )
-
-    @staticmethod
-    def _to_frame(
-        boxes: npt.NDArray[np.float32], geometry: LetterboxGeometry
-    ) -> npt.NDArray[np.float32]:
-        """Input-pixel boxes → frame pixels, clipped to the frame (Ultralytics' scale_boxes)."""
-        height, width = geometry.frame_hw
-        offset = np.array([geometry.left, geometry.top] * 2, np.float32)
-        gain = np.array([geometry.gain_x, geometry.gain_y] * 2, np.float32)
-        out: npt.NDArray[np.float32] = (boxes - offset) / gain
-        np.clip(out, 0, np.array([width, height] * 2, np.float32), out=out)
-        return out
 
 
 def load_runner(model: str | Path, **overrides: object) -> YoloSegRunner:

@@ -163,9 +163,9 @@ def nearest_pixels(
     height, width, top, left = resize_plan(src_height, src_width, geometry)
 
     def picked(src: int, dst: int) -> npt.NDArray[np.intp]:
-        ramp = np.arange(src, dtype=np.float32)[np.newaxis]  # integers are exact in float32
         if dst == src:
             return np.arange(src)
+        ramp = np.arange(src, dtype=np.float32)[np.newaxis]  # integers are exact in float32
         resized = cv2.resize(ramp, (dst, 1), interpolation=cv2.INTER_NEAREST)
         return np.asarray(resized[0], dtype=np.intp)
 
