@@ -12,6 +12,7 @@ from rl_deploy.bench.perception import bench_perception_main, camera_imgsz
 REQUIRED = (
     "imgsz",
     "ort_run_ms",
+    "ort_run_composed_ms",
     "step_ms",
     "ultralytics_pt_ms",
     "ultralytics_onnx_ms",

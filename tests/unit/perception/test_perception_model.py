@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
 import onnx
+import onnxruntime as ort
 import pytest
-from perception_helpers import POLICY_ONNX, SHIPPED_ONNX
+from perception_helpers import POLICY_ONNX, SHIPPED_ONNX, frames, shipped_runner
 
 from rl_deploy.errors import ConfigError, ModelContractError
+from rl_deploy.perception.letterbox import LetterboxBuffer
 from rl_deploy.perception.model import CARD_METADATA_KEY, provider_list
 from rl_deploy.perception.runner import DetectorConfig, YoloSegRunner, load_runner
 from rl_deploy.perception.synthetic import SCENE_CLASSES
@@ -69,6 +72,87 @@ def test_detection_only_task_is_refused(tmp_path):
         load_runner(path)
 
 
+def _bare_run(frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The export as Ultralytics writes it, run by onnxruntime on Ultralytics' float tensor."""
+    session = ort.InferenceSession(str(SHIPPED_ONNX), providers=["CPUExecutionProvider"])
+    letterbox = LetterboxBuffer()
+    letterbox.fill(frame, shipped_runner().geometry(frame.shape[:2]))
+    predictions, protos = session.run(None, {"images": letterbox.tensor})
+    return predictions[0], protos[0]
+
+
+def _candidates(predictions: np.ndarray, n_classes: int, conf: float, allowed=None):
+    """Ultralytics' first filter and box conversion in numpy, on the raw (4 + nc + P, N)."""
+    rows = predictions[:, predictions[4 : 4 + n_classes].max(axis=0) > conf].T
+    scores_all = rows[:, 4 : 4 + n_classes]
+    classes = scores_all.argmax(axis=1)
+    keep = np.ones(len(rows), bool) if allowed is None else np.isin(classes, allowed)
+    centre, half = rows[keep, 0:2], rows[keep, 2:4] / 2
+    return (
+        np.concatenate([centre - half, centre + half], axis=1),
+        scores_all[keep].max(axis=1),
+        classes[keep],
+        rows[keep, 4 + n_classes :],
+    )
+
+
+@pytest.mark.parametrize("uint8_input", [True, False])
+def test_composed_graph_gives_the_bare_exports_candidates_bit_for_bit(uint8_input):
+    runner = shipped_runner() if uint8_input else load_runner(SHIPPED_ONNX, uint8_input=False)
+    expected_type = "tensor(uint8)" if uint8_input else "tensor(float)"
+    assert runner.session.get_inputs()[0].type == expected_type
+    portrait = np.ascontiguousarray(frames()[1].transpose(1, 0, 2))  # padded at the sides
+    n_classes, found = len(runner.names), 0
+    for frame in (*frames(), portrait, frames()[2][:256, :320]):
+        predictions, protos = _bare_run(frame)
+        for classes, allowed in ((None, None), (runner.names[1:3], [1, 2])):
+            *ours, our_protos = runner.infer(runner.preprocess(frame), classes)
+            expected = _candidates(predictions, n_classes, runner.config.conf, allowed)
+            for a, b in zip(ours, expected, strict=True):
+                np.testing.assert_array_equal(a, b)
+            np.testing.assert_array_equal(our_protos[0], protos)
+            found += len(ours[0])
+    assert found > 0
+
+
+def _with_float16_input(tmp_path):
+    """The shipped network behind a float16 image input, as a half-precision export takes."""
+    model = onnx.load(str(SHIPPED_ONNX))
+    graph = model.graph
+    name = graph.input[0].name
+    graph.input[0].type.tensor_type.elem_type = onnx.TensorProto.FLOAT16
+    for node in graph.node:
+        node.input[:] = ["as_float" if i == name else i for i in node.input]
+    graph.node.insert(0, onnx.helper.make_node("Cast", [name], ["as_float"], to=1))
+    path = tmp_path / "half_input.onnx"
+    onnx.save(model, str(path))
+    return path
+
+
+def test_float16_input_gets_the_frame_converted_in_the_graph(tmp_path):
+    path = _with_float16_input(tmp_path)
+    half = load_runner(path)
+    assert half.info.input_type == onnx.TensorProto.FLOAT16
+    compared = 0
+    for frame in frames():
+        ours, reference = half.detect(frame), shipped_runner().detect(frame)
+        assert len(ours) == len(reference)
+        np.testing.assert_allclose(ours.boxes_xyxy, reference.boxes_xyxy, atol=1.0)
+        compared += len(ours)
+    assert compared > 0
+    with pytest.raises(ConfigError, match="float16 input: it needs uint8_input"):
+        load_runner(path, uint8_input=False)
+
+
+def test_integer_image_input_is_refused(tmp_path):
+    model = onnx.load(str(SHIPPED_ONNX))
+    model.graph.input[0].type.tensor_type.elem_type = onnx.TensorProto.INT64
+    path = tmp_path / "int_input.onnx"
+    onnx.save(model, str(path))
+    with pytest.raises(ModelContractError, match="image input is INT64, not float"):
+        load_runner(path)
+
+
 def test_policy_network_is_refused_at_start_up():
     with pytest.raises(ModelContractError, match="found inputs"):
         load_runner(POLICY_ONNX)
@@ -81,6 +165,10 @@ def test_missing_and_corrupt_files_are_refused(tmp_path):
     garbage.write_bytes(b"not a protobuf at all")
     with pytest.raises(ModelContractError, match="cannot load"):
         load_runner(garbage)
+    empty = tmp_path / "empty.onnx"
+    empty.write_bytes(b"")
+    with pytest.raises(ModelContractError, match="holds no graph"):
+        load_runner(empty)
 
 
 def test_unavailable_providers_fall_back_to_cpu():

@@ -7,10 +7,13 @@ import shutil
 
 import cv2
 import numpy as np
+import onnx
+import onnxruntime
 import pytest
 from perception_helpers import SHIPPED_ONNX, SHIPPED_PT, frames, shipped_runner
 
 from rl_deploy.errors import ConfigError, DecodeError, ModelContractError
+from rl_deploy.perception.letterbox import LetterboxBuffer
 from rl_deploy.perception.masks import decode_masks
 from rl_deploy.perception.runner import load_runner
 from rl_deploy.perception.synthetic import render_scene
@@ -187,18 +190,38 @@ def test_sha256_pin_is_checked_before_loading():
         load_runner(SHIPPED_ONNX, sha256="0" * 64)
 
 
-def test_a_nan_score_leaves_the_other_anchors_detected():
+def _with_nan_scores(tmp_path, where: np.ndarray) -> str:
+    """The shipped network with NaN added to its raw predictions where `where` is true."""
+    model = onnx.load(str(SHIPPED_ONNX))
+    graph = model.graph
+    producer = next(node for node in graph.node if "output0" in node.output)
+    producer.output[:] = ["raw0" if name == "output0" else name for name in producer.output]
+    broken = np.where(where, np.nan, 0.0).astype(np.float32)[None]
+    graph.initializer.append(onnx.numpy_helper.from_array(broken, "broken"))
+    graph.node.append(onnx.helper.make_node("Add", ["raw0", "broken"], ["output0"]))
+    path = tmp_path / "nan_scores.onnx"
+    onnx.save(model, str(path))
+    return str(path)
+
+
+def test_nan_scores_leave_the_other_anchors_detected(tmp_path):
     runner, rng = shipped_runner(), np.random.default_rng(12345)
     for _ in range(12):  # a scene the detector finds something in
-        predictions, _ = runner.infer(runner.preprocess(render_scene(rng, 640, 480).rgb))
-        boxes, _, class_ids, _ = runner._from_raw(predictions.copy(), None)
-        if len(boxes):
+        frame = render_scene(rng, 640, 480).rgb
+        reference = runner.detect(frame)
+        if len(reference):
             break
-    assert len(boxes) > 0
+    assert len(reference) > 0
+    plain = onnxruntime.InferenceSession(str(SHIPPED_ONNX), providers=["CPUExecutionProvider"])
+    letterbox = LetterboxBuffer()
+    letterbox.fill(frame, runner.geometry(frame.shape[:2]))
+    predictions = plain.run(["output0"], {"images": letterbox.tensor})[0][0]
     n_classes = len(runner.names)
-    quiet = np.flatnonzero(predictions[4 : 4 + n_classes].max(axis=0) < 0.01)[0]
-    predictions[4, quiet] = np.nan  # one broken anchor, far from every detection
-    with_nan = runner._from_raw(predictions, None)
-    assert np.array_equal(with_nan[0], boxes) and np.array_equal(with_nan[2], class_ids)
-    predictions[4 : 4 + n_classes] = np.nan
-    assert len(runner._from_raw(predictions, None)[0]) == 0  # all broken: nothing, no error
+    quiet = predictions[4 : 4 + n_classes].max(axis=0) < 0.01  # far from every detection
+    where = np.zeros(predictions.shape, bool)
+    where[4, quiet] = True  # the first class score of each quiet anchor is broken
+    broken = load_runner(_with_nan_scores(tmp_path, where)).detect(frame)
+    np.testing.assert_array_equal(broken.boxes_xyxy, reference.boxes_xyxy)
+    np.testing.assert_array_equal(broken.class_ids, reference.class_ids)
+    where[4 : 4 + n_classes] = True  # every score of every anchor: nothing, and no error
+    assert len(load_runner(_with_nan_scores(tmp_path, where)).detect(frame)) == 0

@@ -16,7 +16,7 @@ from rl_deploy.depth import DepthImage
 from rl_deploy.errors import ConfigError, DecodeError, StaleInputError
 from rl_deploy.geometry import Pose2D
 from rl_deploy.policy import ObservationBuilder, PolicyCard, RawObservation, parse_card
-from rl_deploy.policy.image import preprocess_depth, preprocess_mask
+from rl_deploy.policy.image import _halved_while_even, preprocess_depth, preprocess_mask
 
 ZERO_JOINTS = np.zeros(10, np.float32)
 
@@ -311,6 +311,22 @@ def test_millimetres_resized_before_scaling_give_the_metres_recipe(reach_card, i
     if interpolation == "nearest":
         assert np.array_equal(from_mm, from_metres)
     np.testing.assert_allclose(from_mm, from_metres, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("source_hw", "out_hw", "halvings"),
+    [((480, 640), (120, 160), 2), ((720, 960), (120, 160), 1), ((480, 640), (160, 160), 0)],
+)
+def test_area_resize_in_halvings_is_the_one_step_resize_on_whole_millimetres(
+    source_hw, out_hw, halvings
+):
+    rng = np.random.default_rng(6)
+    depth_mm = rng.integers(0, 65535, source_hw).astype(np.float32)
+    halved = _halved_while_even(depth_mm, *out_hw)
+    assert halved.shape == (source_hw[0] >> halvings, source_hw[1] >> halvings)
+    resized = cv2.resize(halved, out_hw[::-1], interpolation=cv2.INTER_AREA)
+    direct = cv2.resize(depth_mm, out_hw[::-1], interpolation=cv2.INTER_AREA)
+    assert np.array_equal(resized, direct)
 
 
 @pytest.mark.parametrize("change", ["far", "min_above_zero", "fill"])

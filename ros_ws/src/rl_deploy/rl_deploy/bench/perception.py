@@ -1,8 +1,10 @@
 """`rl-deploy bench perception`: our detector step against ONNX Runtime alone and Ultralytics.
 
-On the same synthetic camera frames, in one run, per image size: session.run alone, the full
-CDR-in/CDR-out perception step, Ultralytics predict (PyTorch weights, its own ONNX export and our
-ONNX file) and the box/mask IoU between our output and Ultralytics'. Needs the export extra.
+On the same synthetic camera frames, in one run, per image size: session.run alone (the export
+as Ultralytics writes it; and the graph the step runs, with its uint8 input and candidate rows
+out), the full CDR-in/CDR-out perception step, Ultralytics predict (PyTorch weights, its own
+ONNX export and our ONNX file) and the box/mask IoU between our output and Ultralytics'. Needs
+the export extra.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ import onnxruntime as ort
 
 from rl_deploy import codec
 from rl_deploy.codec.typestore import IMAGE
+from rl_deploy.perception.graph import CLASSES_INPUT
+from rl_deploy.perception.letterbox import LetterboxBuffer
 from rl_deploy.perception.runner import DetectorConfig, YoloSegRunner
 from rl_deploy.perception.step import PerceptionConfig, PerceptionStep
 from rl_deploy.tools import detector_export as export
@@ -136,12 +140,23 @@ def bench_size(
         codec.encode(codec.array_to_image(f, "rgb8", i * 33_000_000, "camera"), IMAGE)
         for i, f in enumerate(frames)
     ]
-    tensors = [runner.preprocess(f).copy() for f in frames]
-    # The bare run's input is written just before it runs, as the step's letterbox writes its
+    # The peer is the export as Ultralytics writes it (float input, raw predictions) run by
+    # onnxruntime alone; our step runs it composed with its uint8 frame input and candidate
+    # output (perception.model), timed alone too as ort_run_composed.
+    bare = ort.InferenceSession(str(ours_path), providers=list(runner.session.get_providers()))
+    letterbox = LetterboxBuffer()
+    tensors = []
+    for f in frames:
+        letterbox.fill(f, runner.geometry(f.shape[:2]))
+        tensors.append(letterbox.tensor.copy())
+    uint8_frames = [runner.preprocess(f).copy() for f in frames]
+    # Each bare run's input is written just before it runs, as the step's letterbox writes its
     # own: both networks then start from an input in the cache.
-    ort_input = np.empty_like(tensors[0])
+    ort_input, uint8_input = np.empty_like(tensors[0]), np.empty_like(uint8_frames[0])
     ort_feed = {runner.info.input_name: ort_input}
-    outputs = list(runner.info.output_names)
+    every_class = np.ones(len(runner.names), np.bool_)
+    composed_feed = {runner.info.input_name: uint8_input, CLASSES_INPUT: every_class}
+    bare_outputs, composed_outputs = list(runner.info.output_names), list(runner.output_names)
     rgb_topic = config.topics.rgb
     pt_model = export.ultralytics_model(weights)
     square = export.ultralytics_model(_ultralytics_square_onnx(weights, long_side, cache))
@@ -162,14 +177,16 @@ def bench_size(
         )
 
     methods: dict[str, Callable[[int], object]] = {
-        "ort_run": lambda i: runner.session.run(outputs, ort_feed),
+        "ort_run": lambda i: bare.run(bare_outputs, ort_feed),
+        "ort_run_composed": lambda i: runner.session.run(composed_outputs, composed_feed),
         "step": lambda i: step.feed(rgb_topic, messages[i], 0),
         "ultralytics_pt": predict(pt_model, [long_side]),
         "ultralytics_onnx": predict(square, [long_side, long_side]),
         "ultralytics_onnx_same_file": predict(same_file, list(imgsz_hw)),
     }
     fill_ort_input: dict[str, Callable[[int], object]] = {
-        "ort_run": lambda i: np.copyto(ort_input, tensors[i])
+        "ort_run": lambda i: np.copyto(ort_input, tensors[i]),
+        "ort_run_composed": lambda i: np.copyto(uint8_input, uint8_frames[i]),
     }
     timings = _in_turns(methods, n, rounds, warmup=min(n, 5), untimed=fill_ort_input)
     vs_pt = export.verify(runner, pt_model, frames)
@@ -183,6 +200,7 @@ def bench_size(
         "provider": runner.provider,
         "torch_threads": torch.get_num_threads(),
         "step_over_ort_run": round(result["step_ms"] / result["ort_run_ms"], 3),
+        "composed_over_ort_run": round(result["ort_run_composed_ms"] / result["ort_run_ms"], 3),
         "speedup_vs_ultralytics_pt": round(result["ultralytics_pt_ms"] / result["step_ms"], 2),
         "speedup_vs_ultralytics_onnx": round(result["ultralytics_onnx_ms"] / result["step_ms"], 2),
         "speedup_vs_ultralytics_onnx_same_file": round(

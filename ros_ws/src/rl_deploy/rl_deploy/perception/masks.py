@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -59,6 +60,11 @@ class _Taps:
     w_lower: F32
     w_upper: F32
 
+    def window(self, start: int, stop: int) -> _Taps:
+        """The taps of output samples [start, stop)."""
+        part = slice(start, stop)
+        return _Taps(self.lower[part], self.upper[part], self.w_lower[part], self.w_upper[part])
+
 
 def _taps(in_len: int, out_len: int, samples: npt.NDArray[np.intp]) -> _Taps:
     """Taps for output pixels `samples` of a resize in_len → out_len (torch, no corners)."""
@@ -67,6 +73,12 @@ def _taps(in_len: int, out_len: int, samples: npt.NDArray[np.intp]) -> _Taps:
     lower = np.minimum(source.astype(np.intp), in_len - 1)
     w_upper = (source - lower).astype(np.float32)
     return _Taps(lower, np.minimum(lower + 1, in_len - 1), np.float32(1) - w_upper, w_upper)
+
+
+@lru_cache(maxsize=32)
+def _cached_taps(in_len: int, out_len: int, samples: bytes) -> _Taps:
+    """_taps of a camera's sampled axis: the same every frame, made once."""
+    return _taps(in_len, out_len, np.frombuffer(samples, np.intp))
 
 
 def _upsample(logits: F32, factor: int) -> F32:
@@ -147,6 +159,8 @@ def _instance_logits(
     crop_h, crop_w = grid.shape[1:]
     height, width = size_hw
     sx, sy = width / detections.frame_hw[1], height / detections.frame_hw[0]
+    taps_y = _cached_taps(crop_h, height, np.asarray(rows, np.intp).tobytes())
+    taps_x = _cached_taps(crop_w, width, np.asarray(cols, np.intp).tobytes())
     results = []
     for slot, index in enumerate(chosen):
         box_y_lo, box_y_hi, box_x_lo, box_x_hi = _box_window(
@@ -160,8 +174,7 @@ def _instance_logits(
                 (window, np.zeros((max(y_hi - y_lo, 0), max(x_hi - x_lo, 0)), np.float32))
             )
             continue
-        ty = _taps(crop_h, height, rows[y_lo:y_hi])
-        tx = _taps(crop_w, width, cols[x_lo:x_hi])
+        ty, tx = taps_y.window(y_lo, y_hi), taps_x.window(x_lo, x_hi)
         # Only the columns the taps touch are interpolated along y.
         c_lo, c_hi = int(tx.lower[0]), int(tx.upper[-1]) + 1
         plane = grid[slot, :, c_lo:c_hi]

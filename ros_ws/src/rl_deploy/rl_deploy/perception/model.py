@@ -1,6 +1,7 @@
 """Open a YOLO-seg ONNX export: check its graph, read Ultralytics' metadata, pick providers.
 
-A file that is not a segmentation export is refused here, at start-up, with what was found.
+A file that is not a segmentation export is refused here, at start-up, with what was found,
+before onnxruntime builds anything (perception.graph then composes what the runner runs).
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import onnx
 import onnxruntime as ort
+from onnx import TensorProto
 
 from rl_deploy.errors import ModelContractError
 from rl_deploy.integrity import verified_sha256
@@ -36,6 +39,7 @@ class ModelInfo:
     end2end: bool  # output0 is (1, K, 6 + P) boxes after NMS, not (1, 4 + nc + P, N) raw
     n_protos: int  # P, number of mask prototypes
     input_name: str
+    input_type: int  # onnx.TensorProto element type of the network input (FLOAT or FLOAT16)
     output_names: tuple[str, str]  # (predictions, prototypes)
     metadata: Mapping[str, str]  # the raw custom metadata of the file
 
@@ -66,10 +70,24 @@ def _parse_names(raw: Any, path: str) -> tuple[str, ...]:
     raise ModelContractError(f"{path}: metadata names must be a mapping or list, got {raw!r}")
 
 
-def _describe(session: ort.InferenceSession, metadata: Mapping[str, str]) -> str:
-    inputs = [(i.name, i.shape) for i in session.get_inputs()]
-    outputs = [(o.name, o.shape) for o in session.get_outputs()]
+Shape = list[int | str | None]  # static sizes, symbolic names, None where unknown
+
+
+def _shape(value: onnx.ValueInfoProto) -> Shape:
+    dims = value.type.tensor_type.shape.dim
+    return [d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in dims]
+
+
+def _describe(graph: onnx.GraphProto, metadata: Mapping[str, str]) -> str:
+    inputs = [(i.name, _shape(i)) for i in _graph_inputs(graph)]
+    outputs = [(o.name, _shape(o)) for o in graph.output]
     return f"inputs {inputs}, outputs {outputs}, metadata keys {sorted(metadata)}"
+
+
+def _graph_inputs(graph: onnx.GraphProto) -> list[onnx.ValueInfoProto]:
+    """Inputs a caller feeds (older exports also list their weights as inputs)."""
+    weights = {init.name for init in graph.initializer}
+    return [value for value in graph.input if value.name not in weights]
 
 
 def _class_names(
@@ -102,33 +120,41 @@ def _input_size(
 
 
 def read_model_info(
-    session: ort.InferenceSession, path: str, names_override: Sequence[str] | None = None
+    model: onnx.ModelProto, path: str, names_override: Sequence[str] | None = None
 ) -> ModelInfo:
-    """Check that the session holds a YOLO-seg export and read its metadata.
+    """Check that `model` is a YOLO-seg export and read its metadata.
 
     Raises ModelContractError naming what was found when the graph or metadata do not fit.
     """
-    metadata = dict(session.get_modelmeta().custom_metadata_map)
-    found = _describe(session, metadata)
-    inputs, outputs = session.get_inputs(), session.get_outputs()
+    metadata = {entry.key: entry.value for entry in model.metadata_props}
+    found = _describe(model.graph, metadata)
+    inputs = _graph_inputs(model.graph)
+    input_shapes, output_shapes = (
+        [_shape(i) for i in inputs],
+        [_shape(o) for o in model.graph.output],
+    )
     task = metadata.get("task")
     if task is not None and task != "segment":
         raise ModelContractError(f"{path}: not a segmentation model (task={task!r}); found {found}")
-    if len(inputs) != 1 or len(inputs[0].shape) != 4 or inputs[0].shape[1] not in (3, "3"):
+    if len(inputs) != 1 or len(input_shapes[0]) != 4 or input_shapes[0][1] not in (3, "3"):
         raise ModelContractError(f"{path}: expected one (1, 3, H, W) image input; found {found}")
-    if len(outputs) != 2 or len(outputs[0].shape) != 3 or len(outputs[1].shape) != 4:
+    input_type = inputs[0].type.tensor_type.elem_type
+    if input_type not in (TensorProto.FLOAT, TensorProto.FLOAT16):
+        name = TensorProto.DataType.Name(input_type)
+        raise ModelContractError(f"{path}: image input is {name}, not float; found {found}")
+    if len(output_shapes) != 2 or len(output_shapes[0]) != 3 or len(output_shapes[1]) != 4:
         raise ModelContractError(
             f"{path}: expected YOLO-seg outputs (predictions 3-D, prototypes 4-D); found {found}"
         )
-    n_protos = outputs[1].shape[1]
+    n_protos = output_shapes[1][1]
     if not isinstance(n_protos, int):
         raise ModelContractError(f"{path}: prototype count must be static; found {found}")
 
     names = _class_names(metadata, names_override, path, found)
-    imgsz, dynamic = _input_size(inputs[0].shape, metadata, path, found)
+    imgsz, dynamic = _input_size(input_shapes[0], metadata, path, found)
     stride = int(_literal(metadata.get("stride", "32"), "stride", path))
 
-    rows, cols = outputs[0].shape[1], outputs[0].shape[2]
+    rows, cols = output_shapes[0][1], output_shapes[0][2]
     raw_fits = rows == 4 + len(names) + n_protos
     e2e_fits = cols == 6 + n_protos
     declared = metadata.get("end2end") == "True" or "'nms': True" in metadata.get("args", "")
@@ -150,7 +176,8 @@ def read_model_info(
         end2end=end2end,
         n_protos=n_protos,
         input_name=inputs[0].name,
-        output_names=(outputs[0].name, outputs[1].name),
+        input_type=input_type,
+        output_names=(model.graph.output[0].name, model.graph.output[1].name),
         metadata=metadata,
     )
 
@@ -177,20 +204,8 @@ def provider_list(
     return chosen
 
 
-def open_session(
-    path: str | Path,
-    providers: Sequence[str] = ("CPUExecutionProvider",),
-    trt_cache_dir: str | None = None,
-    fp16: bool = False,
-    *,
-    intra_op_threads: int = 0,
-    expected_sha256: str = "",
-) -> ort.InferenceSession:
-    """An InferenceSession on the best available requested provider (logged).
-
-    expected_sha256: when set, the file's digest must match before anything parses it; the
-    session is then built from the bytes that were checked.
-    """
+def load_model(path: str | Path, expected_sha256: str = "") -> onnx.ModelProto:
+    """The parsed ONNX file; with `expected_sha256` its digest must match before it is parsed."""
     path = Path(path)
     if not path.is_file():
         raise ModelContractError(f"detector model {path} does not exist")
@@ -199,17 +214,42 @@ def open_session(
     except OSError as err:
         raise ModelContractError(f"detector model {path} cannot be read: {err}") from err
     verified_sha256(model_bytes, expected_sha256, f"detector model {path}")
+    try:
+        model = onnx.load_model_from_string(model_bytes)
+    except Exception as err:  # protobuf's DecodeError and friends
+        raise ModelContractError(f"{path}: cannot load it as ONNX: {err}") from err
+    if not model.graph.node:
+        raise ModelContractError(f"{path}: cannot load it as ONNX: the file holds no graph")
+    return model
+
+
+def open_session(
+    model: onnx.ModelProto,
+    path: str | Path,
+    providers: Sequence[str] = ("CPUExecutionProvider",),
+    trt_cache_dir: str | None = None,
+    fp16: bool = False,
+    *,
+    intra_op_threads: int = 0,
+) -> ort.InferenceSession:
+    """An InferenceSession of `model` (read from `path`) on the best available requested
+    provider (logged)."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = intra_op_threads  # 0: onnxruntime's default (physical cores)
     try:
         session = ort.InferenceSession(
-            model_bytes, options, providers=provider_list(providers, trt_cache_dir, fp16)
+            model.SerializeToString(),
+            options,
+            providers=provider_list(providers, trt_cache_dir, fp16),
         )
     except Exception as err:  # onnxruntime raises its own unrelated exception types
         raise ModelContractError(
             f"{path}: onnxruntime cannot load it: {type(err).__name__}: {err}"
         ) from err
     logger.info(
-        "detector %s runs on %s (requested %s)", path.name, session.get_providers()[0], providers
+        "detector %s runs on %s (requested %s)",
+        Path(path).name,
+        session.get_providers()[0],
+        providers,
     )
     return session

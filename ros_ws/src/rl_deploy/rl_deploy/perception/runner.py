@@ -10,15 +10,34 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 import numpy.typing as npt
+from onnx import TensorProto
 
 from rl_deploy.errors import ConfigError, DecodeError
 from rl_deploy.perception.detections import Detections
-from rl_deploy.perception.letterbox import LetterboxBuffer, LetterboxGeometry, letterbox_geometry
-from rl_deploy.perception.model import GPU_PROVIDERS, ModelInfo, open_session, read_model_info
+from rl_deploy.perception.graph import (
+    CANDIDATE_OUTPUTS,
+    CLASSES_INPUT,
+    with_candidate_outputs,
+    with_uint8_input,
+)
+from rl_deploy.perception.letterbox import (
+    LetterboxBuffer,
+    LetterboxGeometry,
+    Uint8LetterboxBuffer,
+    letterbox_geometry,
+)
+from rl_deploy.perception.model import (
+    GPU_PROVIDERS,
+    ModelInfo,
+    load_model,
+    open_session,
+    read_model_info,
+)
 from rl_deploy.perception.nms import class_aware_nms
 from rl_deploy.settings import setting
 
@@ -54,6 +73,11 @@ class DetectorConfig:
     io_binding: str = setting(
         "auto", "ONNX Runtime I/O binding: auto (GPU providers only), on or off."
     )
+    uint8_input: bool = setting(
+        True,
+        "Feed the network the letterboxed uint8 frame and convert it to the float tensor inside "
+        "the graph (the same values; one pass less around the network); false: in numpy.",
+    )
     # A covered, dark or blinded camera carries no scene: no detections instead of guesses.
     min_contrast: float = setting(
         2.0,
@@ -74,20 +98,30 @@ class YoloSegRunner:
         if config.io_binding not in ("auto", "on", "off"):
             raise ConfigError(f"io_binding must be auto, on or off, got {config.io_binding!r}")
         self.config = config
+        model = load_model(config.model, config.sha256)
+        self.info: ModelInfo = read_model_info(model, config.model, config.class_names)
+        if config.uint8_input:
+            model = with_uint8_input(model, self.info)
+        elif self.info.input_type != TensorProto.FLOAT:
+            raise ConfigError(f"{config.model} takes float16 input: it needs uint8_input true")
+        protos = self.info.output_names[1]
+        if self.info.end2end:
+            self.output_names: tuple[str, ...] = self.info.output_names
+        else:  # the first filter runs in the graph; NMS gets the candidates
+            model = with_candidate_outputs(model, self.info, config.conf)
+            self.output_names = (*CANDIDATE_OUTPUTS, protos)
+        self._output_list = list(self.output_names)
+        self._allowed: dict[tuple[str, ...] | None, npt.NDArray[np.bool_]] = {}
         self.session = open_session(
+            model,
             config.model,
             config.providers,
             config.trt_cache_dir or None,
             config.fp16,
             intra_op_threads=config.intra_op_threads,
-            expected_sha256=config.sha256,
         )
-        self.info: ModelInfo = read_model_info(self.session, config.model, config.class_names)
         self.provider: str = self.session.get_providers()[0]
-        self._input = LetterboxBuffer()
-        empty = np.zeros((0, 4 + self.info.n_protos), np.float32)
-        empty.flags.writeable = False  # shared by every frame without a candidate
-        self._no_boxes = (empty[:, :4], empty[:, 0], np.zeros(0, np.intp), empty[:, 4:])
+        self._input = Uint8LetterboxBuffer() if config.uint8_input else LetterboxBuffer()
         self._geometry: LetterboxGeometry | None = None
         # On a GPU, I/O binding copies the input once and keeps outputs in onnxruntime's buffers.
         binding = config.io_binding == "on" or (
@@ -95,7 +129,7 @@ class YoloSegRunner:
         )
         self._binding = self.session.io_binding() if binding else None
         if self._binding is not None:
-            for name in self.info.output_names:
+            for name in self.output_names:  # in this order: copy_outputs_to_cpu keeps it
                 self._binding.bind_output(name)  # onnxruntime allocates, and reuses when it can
 
     @property
@@ -110,8 +144,9 @@ class YoloSegRunner:
             )
         return self._geometry
 
-    def preprocess(self, rgb: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
-        """The network input for `rgb`, (1, 3, H, W) float32 (a buffer reused by the next call)."""
+    def preprocess(self, rgb: npt.NDArray[np.uint8]) -> npt.NDArray[np.generic]:
+        """The session's input for `rgb` (a buffer reused by the next call): the (1, H, W, 3)
+        uint8 letterboxed frame, or with `uint8_input` off the (1, 3, H, W) float32 tensor."""
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
             raise DecodeError(
                 f"detector needs an (H, W, 3) uint8 RGB frame, got {rgb.dtype} {rgb.shape}"
@@ -121,15 +156,40 @@ class YoloSegRunner:
         self._input.fill(rgb, self.geometry((rgb.shape[0], rgb.shape[1])))
         return self._input.tensor
 
-    def infer(self, tensor: npt.NDArray[np.float32]) -> tuple[npt.NDArray[np.float32], ...]:
-        """One network run: (predictions, prototypes) for batch item 0."""
-        if self._binding is not None:
-            self._binding.bind_cpu_input(self.info.input_name, tensor)
-            self.session.run_with_iobinding(self._binding)
-            outputs = self._binding.copy_outputs_to_cpu()
-        else:
-            outputs = self.session.run(list(self.info.output_names), {self.info.input_name: tensor})
-        return np.asarray(outputs[0][0], np.float32), np.asarray(outputs[1][0], np.float32)
+    def infer(
+        self, tensor: npt.NDArray[np.generic], classes: Sequence[str] | None = None
+    ) -> list[npt.NDArray[Any]]:
+        """One session run on the input from `preprocess`: the arrays of `output_names`.
+
+        Raw exports give the candidates of the allowed `classes` (all by default): boxes
+        (x1, y1, x2, y2, input pixels), scores, class ids, mask coefficients; then the
+        prototypes. Exports with NMS inside give their (1, K, 6 + P) rows and the prototypes.
+        """
+        feeds = {self.info.input_name: tensor}
+        if not self.info.end2end:
+            feeds[CLASSES_INPUT] = self._allowed_classes(classes)
+        if self._binding is None:
+            outputs: list[npt.NDArray[Any]] = self.session.run(self._output_list, feeds)
+            return outputs
+        for name, value in feeds.items():
+            self._binding.bind_cpu_input(name, value)
+        # Candidate counts change per frame: fresh outputs each run, not the last run's buffers.
+        for name in self.output_names[:-1]:
+            self._binding.bind_output(name)
+        self.session.run_with_iobinding(self._binding)
+        copied: list[npt.NDArray[Any]] = self._binding.copy_outputs_to_cpu()
+        return copied
+
+    def _allowed_classes(self, classes: Sequence[str] | None) -> npt.NDArray[np.bool_]:
+        key = None if classes is None else tuple(classes)
+        allowed = self._allowed.get(key)
+        if allowed is None:
+            allowed = np.ones(len(self.info.names), np.bool_)
+            if classes is not None:
+                allowed[:] = False
+                allowed[self._class_ids(classes)] = True
+            self._allowed[key] = allowed
+        return allowed
 
     def detect(
         self,
@@ -148,14 +208,16 @@ class YoloSegRunner:
             raise DecodeError(
                 f"depth {depth_m.shape[:2]} is not aligned with the RGB frame {frame_hw}"
             )
-        class_filter = None if classes is None else self._class_ids(classes)
+        self._allowed_classes(classes)  # unknown classes are refused, even for a dark frame
         if not self.has_contrast(rgb):
             return self._empty(frame_hw, depth_m)
-        predictions, protos = self.infer(tensor)
+        outputs = self.infer(tensor, classes)
+        protos = _float32(outputs[-1][0])
         if self.info.end2end:
-            boxes, scores, class_ids, coeffs = self._from_end2end(predictions, class_filter)
+            class_filter = None if classes is None else self._class_ids(classes)
+            boxes, scores, class_ids, coeffs = self._from_end2end(outputs[0][0], class_filter)
         else:
-            boxes, scores, class_ids, coeffs = self._from_raw(predictions, class_filter)
+            boxes, scores, class_ids, coeffs = self._after_nms(*outputs[:4])
         if len(boxes):
             boxes = self.geometry(frame_hw).boxes_to_frame(boxes)
         return Detections(
@@ -199,32 +261,24 @@ class YoloSegRunner:
             raise ConfigError(f"classes {unknown} are not in the model's {self.info.names}")
         return np.asarray([self.info.names.index(name) for name in classes], dtype=np.intp)
 
-    def _from_raw(
-        self, predictions: npt.NDArray[np.float32], class_filter: npt.NDArray[np.intp] | None
+    def _after_nms(
+        self,
+        boxes: npt.NDArray[Any],
+        scores: npt.NDArray[Any],
+        class_ids: npt.NDArray[np.intp],
+        coeffs: npt.NDArray[Any],
     ) -> tuple[
         npt.NDArray[np.float32],
         npt.NDArray[np.float32],
         npt.NDArray[np.intp],
         npt.NDArray[np.float32],
     ]:
-        """(4 + nc + P, N) raw head output → NMS-ed boxes (input pixels), scores, ids, coeffs."""
-        n_classes = len(self.info.names)
-        class_scores = predictions[4 : 4 + n_classes]
-        candidates = np.flatnonzero(class_scores.max(axis=0) > self.config.conf)
-        if candidates.size == 0:  # most frames of a search: nothing to sort out
-            return self._no_boxes
-        rows = predictions[:, candidates].T  # (M, 4 + nc + P), only the candidates
-        scores_all = rows[:, 4 : 4 + n_classes]
-        class_ids: npt.NDArray[np.intp] = scores_all.argmax(axis=1)
-        scores = scores_all.max(axis=1)  # the score of the argmax class
-        if class_filter is not None:
-            keep = (class_ids[:, np.newaxis] == class_filter).any(axis=1)
-            rows, class_ids, scores = rows[keep], class_ids[keep], scores[keep]
-        centre, half = rows[:, 0:2], rows[:, 2:4] / 2
-        boxes = np.concatenate([centre - half, centre + half], axis=1)
+        """The candidates (input pixels) that class-aware NMS keeps, best first."""
+        boxes, scores, coeffs = _float32(boxes), _float32(scores), _float32(coeffs)
+        if len(boxes) <= 1:  # most frames: nothing, or one object, to sort out
+            return boxes, scores, class_ids, coeffs
         kept = class_aware_nms(boxes, scores, class_ids, self.config.iou, self.config.max_det)
-        coeffs = np.ascontiguousarray(rows[kept, 4 + n_classes :], dtype=np.float32)
-        return boxes[kept], scores[kept], class_ids[kept], coeffs
+        return boxes[kept], scores[kept], class_ids[kept], coeffs[kept]
 
     def _from_end2end(
         self, predictions: npt.NDArray[np.float32], class_filter: npt.NDArray[np.intp] | None
@@ -253,3 +307,8 @@ def load_runner(model: str | Path, **overrides: object) -> YoloSegRunner:
     fields: dict[str, object] = {"model": str(model), "providers": ("CPUExecutionProvider",)}
     fields.update(overrides)
     return YoloSegRunner(DetectorConfig(**fields))  # type: ignore[arg-type]
+
+
+def _float32(array: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
+    """float16 exports' outputs in float32; float32 ones as they are."""
+    return array if array.dtype == np.float32 else array.astype(np.float32)

@@ -62,12 +62,34 @@ def _as_2d(image: npt.NDArray[G], what: str) -> npt.NDArray[G]:
 
 
 def _resize_crop(
-    image: npt.NDArray[Any], geometry: ImageGeometry, interpolation: int
+    image: npt.NDArray[Any], geometry: ImageGeometry, interpolation: int, halve: bool = False
 ) -> npt.NDArray[Any]:
+    """Resize and crop per `geometry`; `halve`: an area resize by whole even factors runs as
+    2 x 2 halvings first (exact for integer values, see _halved_while_even)."""
     height, width, top, left = resize_plan(image.shape[0], image.shape[1], geometry)
+    if halve and interpolation == cv2.INTER_AREA:
+        image = _halved_while_even(image, height, width)
     if (height, width) != image.shape:
         image = cv2.resize(image, (width, height), interpolation=interpolation)
     return image[top : top + geometry.height, left : left + geometry.width]
+
+
+def _halved_while_even(image: npt.NDArray[Any], height: int, width: int) -> npt.NDArray[Any]:
+    """2 x 2 area means while the reduction left is a whole even factor on both axes.
+
+    An area resize by a whole factor is the mean of each block; a block's mean is the mean of
+    its 2 x 2 sub-block means, and OpenCV vectorises only the 2 x 2 case (a 640 x 480 frame to
+    160 x 120: 0.06 ms in two halvings, 0.10 in one step). Sums of whole millimetres are exact in
+    float32 (below 2**24), so depth in millimetres gets the same values bit for bit; float
+    metres would differ by rounding, and keep the one-step resize.
+    """
+    while True:
+        factor_y, rest_y = divmod(image.shape[0], height)
+        factor_x, rest_x = divmod(image.shape[1], width)
+        if rest_y or rest_x or factor_y % 2 or factor_x % 2:
+            return image
+        half = (image.shape[1] // 2, image.shape[0] // 2)
+        image = cv2.resize(image, half, interpolation=cv2.INTER_AREA)
 
 
 def preprocess_depth(
@@ -119,7 +141,7 @@ def _millimetres_resized_first(
     interpolation = _CV2_INTERPOLATION[geometry.interpolation]
     # Nearest picks pixels: exact on the integers; the others interpolate in float.
     source = image if interpolation == cv2.INTER_NEAREST else image.astype(np.float32)
-    resized = np.array(_resize_crop(source, geometry, interpolation), dtype=np.float32)
+    resized = np.array(_resize_crop(source, geometry, interpolation, halve=True), np.float32)
     np.divide(resized, MM_PER_M, out=resized)
     resized *= np.float32(depth.scale)
     return resized
