@@ -99,3 +99,15 @@ def test_joint_without_limits_is_refused():
     limits = SafetyLimits.from_mapping(ROBOT)
     with pytest.raises(ConfigError, match=r"no limits for arm joint\(s\) \['wrist'\]"):
         limits.require_joints(("lift", "wrist"))
+
+
+@pytest.mark.parametrize(
+    "values",
+    [(math.nan, 0.0, 0.0), (math.inf, -math.inf, 0.0), (0.0, 0.0, -math.inf), (1e308, 1e308, 0.0)],
+)
+def test_a_command_with_any_non_finite_value_is_not_finite(values):
+    # 1e308 + 1e308 overflows: no real command is that large, and refusing it stops the robot.
+    assert not BaseVelocity(*values).is_finite()
+    arm = ArmTarget(("a", "b", "c"), np.array(values))
+    assert not Command(arm=arm).is_finite()
+    assert Command(BaseVelocity(0.1, 0.0, -0.2), ArmTarget(("a",), np.array([0.3]))).is_finite()

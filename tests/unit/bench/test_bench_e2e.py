@@ -5,7 +5,7 @@ from __future__ import annotations
 from bench_helpers import assert_summary, run_bench
 
 STAGES = {"camera_encode", "feed_decode", "masks", "observation", "inference", "decode"}
-STAGES |= {"safety", "encode", "tick", "stack", "total", "around_networks"}
+STAGES |= {"safety", "encode", "tick", "stack", "total", "policy_run", "around_networks"}
 
 
 def test_in_process_stages_latency_and_jitter(capsys, repo, monkeypatch):
@@ -25,6 +25,8 @@ def test_in_process_stages_latency_and_jitter(capsys, repo, monkeypatch):
         assert_summary(stage)
     stages = direct["stage_ms"]
     assert stages["around_networks"]["max"] <= stages["stack"]["max"] <= stages["total"]["max"]
+    # The policy's session.run is inside its inference stage (the feed checks are around it).
+    assert stages["policy_run"]["max"] <= stages["inference"]["max"]
     assert 0 < direct["around_networks_fraction"]["p50"] <= 1
     for key in ("in_process_realtime", "in_process_realtime_loaded"):
         timed = result[key]

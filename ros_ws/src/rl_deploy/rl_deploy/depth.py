@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
+import cv2
 import numpy as np
 import numpy.typing as npt
 
@@ -40,7 +41,7 @@ class DepthImage:
     def valid_fraction(self) -> float:
         """Share of pixels with a reading: finite and > 0."""
         if self.millimetres:  # integers are always finite
-            valid = np.count_nonzero(self.raw)
+            valid = cv2.countNonZero(self.raw.reshape(self.raw.shape[0], -1))
         else:
             valid = np.count_nonzero(np.isfinite(self.raw) & (self.raw > 0))
         return valid / max(self.raw.size, 1)

@@ -57,6 +57,17 @@ class TimedSession:
         return getattr(self._session, name)
 
 
+@dataclasses.dataclass(frozen=True)
+class TimedNetworks:
+    """The two networks' sessions, timed: what a frame spends inside onnxruntime."""
+
+    policy: TimedSession
+    detector: TimedSession | None
+
+    def last_ms(self) -> float:
+        return self.policy.last_ms + (self.detector.last_ms if self.detector else 0.0)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config",
@@ -187,24 +198,27 @@ def bench_config(
 
 def build_pipeline(
     config: PipelineConfig, threads: int = 0, publish_target_mask: bool = True
-) -> tuple[Pipeline, TimedSession | None]:
-    """Pipeline.from_config, with the detector's session timed (it is one of the networks)."""
+) -> tuple[Pipeline, TimedNetworks]:
+    """Pipeline.from_config, with the policy's and the detector's sessions timed: the time
+    outside them (feed checks included) is the stack's own."""
     policy = Policy.load(
         config.resolve(config.policy.card),
         providers=config.policy.providers,
         expected_sha256=config.policy.sha256 or None,
         intra_op_threads=threads or None,
     )
-    detector, timed = None, None
+    timed_policy = TimedSession(policy.runner.session)
+    policy.runner.session = timed_policy
+    detector, timed_detector = None, None
     if config.masks.source == "detector":
         model = str(config.resolve(config.detector.model))
         detector = YoloSegRunner(dataclasses.replace(config.detector, model=model))
-        timed = TimedSession(detector.session)
-        detector.session = timed
+        timed_detector = TimedSession(detector.session)
+        detector.session = timed_detector
     limits = load_robot_limits(config.resolve(config.robot_profile))
     pipeline = Pipeline(config, policy, limits, detector=detector)
     pipeline.publish_target_mask = publish_target_mask
-    return pipeline, timed
+    return pipeline, TimedNetworks(timed_policy, timed_detector)
 
 
 def _feed_state(pipeline: Pipeline, world: SyntheticWorld, now_ns: int) -> None:
@@ -218,7 +232,7 @@ def _feed_camera(pipeline: Pipeline, world: SyntheticWorld, stamp_ns: int) -> No
 
 
 def measure_direct(
-    pipeline: Pipeline, detector: TimedSession | None, world: SyntheticWorld, frames: int
+    pipeline: Pipeline, networks: TimedNetworks, world: SyntheticWorld, frames: int
 ) -> dict[str, Any]:
     """Feed a frame, tick at once: every stage of one frame, and what the networks take.
 
@@ -257,11 +271,10 @@ def measure_direct(
             "stack": (out_ns - encoded_ns) / 1e6,  # bytes in → bytes out: the stack's own time
             "total": (out_ns - stamp_ns) / 1e6,  # from the camera's stamp
         }
-        networks_ms = record.stage_ms.get("inference", 0.0)
-        if detector is not None:
-            step["detector_run"] = detector.last_ms
-            networks_ms += detector.last_ms
-        step["around_networks"] = step["stack"] - networks_ms
+        step["policy_run"] = networks.policy.last_ms
+        if networks.detector is not None:
+            step["detector_run"] = networks.detector.last_ms
+        step["around_networks"] = step["stack"] - networks.last_ms()
         fractions.append(step["around_networks"] / step["stack"])
         for name, ms in step.items():
             stages.setdefault(name, []).append(ms)

@@ -166,7 +166,7 @@ class ObservationBuilder:
         assert spec.image is not None
         axis = 0 if spec.image.layout == "NCHW" else 2
         if len(channels) == 1:  # a view, not a copy
-            return np.expand_dims(channels[0], (0, axis + 1))
+            return channels[0].reshape(spec.frame_shape)
         return np.stack(channels, axis=axis)[np.newaxis]
 
     def _vector_frame(self, state: _InputState, raw: RawObservation) -> FloatArray:

@@ -61,14 +61,12 @@ class PolicyRunner:
             options.intra_op_num_threads = intra_op_threads
         chosen = select_providers(providers)
         try:
-            self._session = ort.InferenceSession(
-                model_bytes, sess_options=options, providers=chosen
-            )
+            self.session = ort.InferenceSession(model_bytes, sess_options=options, providers=chosen)
         except Exception as err:  # ORT raises its own untyped Fail/InvalidGraph errors
             raise ModelContractError(
                 f"{card.onnx_path}: ONNX Runtime cannot load the model: {err}"
             ) from err
-        self._provider: str = self._session.get_providers()[0]
+        self._provider: str = self.session.get_providers()[0]
         logger.info(
             "policy '%s' %s runs on %s (requested %s)",
             card.name,
@@ -77,6 +75,9 @@ class PolicyRunner:
             list(providers),
         )
         self._feed_specs: dict[str, TensorSpec] = {spec.name: spec.tensor for spec in card.inputs}
+        self._feed_types = {
+            name: (spec.shape, np.dtype(spec.dtype)) for name, spec in self._feed_specs.items()
+        }
         self._output_names = [out.name for out in card.outputs] + [s.output for s in card.recurrent]
         self._state: dict[str, Array] = {}
         self.reset()
@@ -100,22 +101,15 @@ class PolicyRunner:
 
     def run(self, feeds: Mapping[str, Array]) -> dict[str, Array]:
         """Outputs by name (card outputs, then recurrent outputs); state advances one step."""
-        problems = []
-        for name, spec in self._feed_specs.items():
+        inputs = {}
+        for name, (shape, dtype) in self._feed_types.items():
             value = feeds.get(name)
-            if value is None:
-                problems.append(f"input '{name}': missing from the feeds")
-            elif value.shape != spec.shape or value.dtype != np.dtype(spec.dtype):
-                problems.append(
-                    f"input '{name}': card {spec.shape} {spec.dtype}, "
-                    f"fed {value.shape} {value.dtype}"
-                )
-        if problems:
-            raise ModelContractError("; ".join(problems))
-        inputs = {name: feeds[name] for name in self._feed_specs}
+            if value is None or value.shape != shape or value.dtype != dtype:
+                raise ModelContractError(self._feed_problems(feeds))
+            inputs[name] = value
         inputs.update(self._state)
         try:
-            results = self._session.run(self._output_names, inputs)
+            results = self.session.run(self._output_names, inputs)
         except Exception as err:  # a runtime failure must stop the robot, not the host
             raise ModelContractError(f"{self.card.onnx_path}: inference failed: {err}") from err
         outputs: dict[str, Array] = dict(zip(self._output_names, results, strict=True))
@@ -123,9 +117,21 @@ class PolicyRunner:
             self._state[state.input] = outputs[state.output]
         return outputs
 
+    def _feed_problems(self, feeds: Mapping[str, Array]) -> str:
+        problems = []
+        for name, (shape, dtype) in self._feed_types.items():
+            value = feeds.get(name)
+            if value is None:
+                problems.append(f"input '{name}': missing from the feeds")
+            elif value.shape != shape or value.dtype != dtype:
+                problems.append(
+                    f"input '{name}': card {shape} {dtype}, fed {value.shape} {value.dtype}"
+                )
+        return "; ".join(problems)
+
     def _warm_up(self) -> None:
         # The first run allocates and (on GPU providers) builds kernels; do it before step one.
         zeros = {
             name: np.zeros(spec.shape, dtype=spec.dtype) for name, spec in self._feed_specs.items()
         }
-        self._session.run(self._output_names, {**zeros, **self._state})
+        self.session.run(self._output_names, {**zeros, **self._state})
