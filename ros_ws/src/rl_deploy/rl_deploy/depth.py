@@ -41,7 +41,7 @@ class DepthImage:
     def valid_fraction(self) -> float:
         """Share of pixels with a reading: finite and > 0."""
         if self.millimetres:  # integers are always finite
-            valid = cv2.countNonZero(self.raw.reshape(self.raw.shape[0], -1))
+            valid = int(cv2.countNonZero(self.raw.reshape(self.raw.shape[0], -1)))
         else:
-            valid = np.count_nonzero(np.isfinite(self.raw) & (self.raw > 0))
+            valid = int(np.count_nonzero(np.isfinite(self.raw) & (self.raw > 0)))
         return valid / max(self.raw.size, 1)
