@@ -47,21 +47,18 @@ class _Window:
         # Per frame: (sum, sum of squares, values outside [min, max]), arrays per element.
         self.frames: deque[tuple[Any, Any, Any]] = deque(maxlen=length)
         self.count_per_frame = 1 if self.per_element else frame_size
+        self._low, self._high = float(self.low[0]), float(self.high[0])
 
     def push(self, value: npt.NDArray[np.generic]) -> None:
         if self.per_element:
             data = np.asarray(value, dtype=np.float64).reshape(-1)
             beyond = (data < self.low) | (data > self.high)
             self.frames.append((data, data**2, beyond.astype(np.float64)))
-        else:  # images: a few calls per frame (this runs in every control step)
-            data = np.ravel(value)
+        else:  # images: three calls per frame (this runs in every control step)
+            data = value.reshape(-1)
             mean, std = (float(v[0, 0]) for v in cv2.meanStdDev(data))
-            low, high = float(self.low[0]), float(self.high[0])
-            outside = 0
-            lowest, highest = cv2.minMaxLoc(data)[:2]
-            if not (low <= lowest and highest <= high):  # the common frame: nothing to count
-                outside = int(np.count_nonzero(data < low) + np.count_nonzero(data > high))
             n = data.size
+            outside = n - cv2.countNonZero(cv2.inRange(data, self._low, self._high))
             self.frames.append((mean * n, (std * std + mean * mean) * n, float(outside)))
 
     def score(self, name: str, spread_factor: float) -> DriftScore:

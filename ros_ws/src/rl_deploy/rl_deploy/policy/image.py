@@ -141,7 +141,10 @@ def _millimetres_resized_first(
     interpolation = _CV2_INTERPOLATION[geometry.interpolation]
     # Nearest picks pixels: exact on the integers; the others interpolate in float.
     source = image if interpolation == cv2.INTER_NEAREST else image.astype(np.float32)
-    resized = np.array(_resize_crop(source, geometry, interpolation, halve=True), np.float32)
+    # A fresh array (OpenCV's output, or a conversion): scaled in place below.
+    resized = np.ascontiguousarray(
+        _resize_crop(source, geometry, interpolation, halve=True), np.float32
+    )
     np.divide(resized, MM_PER_M, out=resized)
     resized *= np.float32(depth.scale)
     return resized
