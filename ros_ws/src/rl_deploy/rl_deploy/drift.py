@@ -55,10 +55,10 @@ class _Window:
             beyond = (data < self.low) | (data > self.high)
             self.frames.append((data, data**2, beyond.astype(np.float64)))
         else:  # images: three calls per frame (this runs in every control step)
-            data = value.reshape(-1)
-            mean, std = (float(v[0, 0]) for v in cv2.meanStdDev(data))
-            n = data.size
-            outside = n - cv2.countNonZero(cv2.inRange(data, self._low, self._high))
+            pixels = value.reshape(-1)
+            mean, std = (float(v[0, 0]) for v in cv2.meanStdDev(pixels))
+            n = pixels.size
+            outside = n - cv2.countNonZero(cv2.inRange(pixels, self._low, self._high))
             self.frames.append((mean * n, (std * std + mean * mean) * n, float(outside)))
 
     def score(self, name: str, spread_factor: float) -> DriftScore:
