@@ -55,7 +55,7 @@ class _Window:
             beyond = (data < self.low) | (data > self.high)
             self.frames.append((data, data**2, beyond.astype(np.float64)))
         else:  # images: three calls per frame (this runs in every control step)
-            pixels = value.reshape(-1)
+            pixels = np.ravel(value)
             mean, std = (float(v[0, 0]) for v in cv2.meanStdDev(pixels))
             n = pixels.size
             outside = n - cv2.countNonZero(cv2.inRange(pixels, self._low, self._high))
