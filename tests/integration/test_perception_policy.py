@@ -136,17 +136,19 @@ def test_policy_zeroes_when_the_perception_process_dies(start_node, probe, camer
         time.sleep(0.3 + 0.1 * trial / trials)  # kill at different phases of the control period
         killed_ns = time.monotonic_ns()
         perception.kill()
-        zero = wait_for(
-            lambda t0=killed_ns: next(
-                (t for t, lin, ang in twists(probe, t0) if lin == ang == 0.0), None
-            ),
+        wait_for(
+            lambda t0=killed_ns: any(lin == ang == 0.0 for _, lin, ang in twists(probe, t0)),
             2,
             f"a zero command after SIGKILL in trial {trial}",
         )
-        time.sleep(0.5)
-        after = twists(probe, zero)
-        assert all(lin == ang == 0.0 for _, lin, ang in after), "zero until perception is back"
-        latencies_s.append((zero - killed_ns) / 1e9)
+        time.sleep(0.5 + CAMERA_TIMEOUT_S)
+        # From the first zero of the run of zeros that lasts to now: a zero for another reason
+        # (a joint message late on a loaded machine) may come and go while the masks are fresh.
+        after = twists(probe, killed_ns)
+        moving_at = [t for t, lin, ang in after if lin != 0.0 or ang != 0.0]
+        zeros = [t for t, _, _ in after if not moving_at or t > moving_at[-1]]
+        assert zeros and (zeros[-1] - zeros[0]) / 1e9 >= 0.5, "zero until perception is back"
+        latencies_s.append((zeros[0] - killed_ns) / 1e9)
     print(f"policy zero after perception SIGKILL, {trials} trials: {latencies_s} s")
     # Masks stop arriving at the kill; the newest frame set expires CAMERA_TIMEOUT_S after it
     # arrived, and the next control step sends zero.
