@@ -122,6 +122,9 @@ class Received:
     data: bytes
 
 
+RESPONSE_DISCOVERY_S = 0.5  # for the server to match a new client's response reader
+
+
 @dataclass
 class Probe:
     """An rclpy node in the test process, with its own context, spun in a thread."""
@@ -142,6 +145,7 @@ class Probe:
         self._thread = threading.Thread(target=self._spin, daemon=True)
         self._thread.start()
         self._publishers: dict[str, Any] = {}
+        self._clients: dict[str, Any] = {}
 
     def _spin(self) -> None:
         from rclpy.executors import ExternalShutdownException
@@ -168,19 +172,25 @@ class Probe:
         self._publishers[topic].publish(data)
 
     def call(self, srv_class: type, name: str, request: Any, timeout_s: float = 10.0) -> Any:
-        client = self.node.create_client(srv_class, name)
-        try:
+        """The service's response. A client is made once per service and kept: each new one
+        has a response reader the server must discover too, and Fast DDS drops a response
+        whose reader it has not matched yet ("failed to send response (timeout)"), which
+        `wait_for_service` (the request side only) does not cover on a loaded machine."""
+        client = self._clients.get(name)
+        if client is None:
+            client = self.node.create_client(srv_class, name)
             if not client.wait_for_service(timeout_sec=timeout_s):
+                self.node.destroy_client(client)
                 raise TimeoutError(f"service {name} did not appear in {timeout_s} s")
-            future = client.call_async(request)
-            deadline = time.monotonic() + timeout_s
-            while not future.done():
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"service {name} did not answer in {timeout_s} s")
-                time.sleep(0.01)
-            return future.result()
-        finally:
-            self.node.destroy_client(client)
+            time.sleep(RESPONSE_DISCOVERY_S)
+            self._clients[name] = client
+        future = client.call_async(request)
+        deadline = time.monotonic() + timeout_s
+        while not future.done():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"service {name} did not answer in {timeout_s} s")
+            time.sleep(0.01)
+        return future.result()
 
     def close(self) -> None:
         import rclpy
