@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from bench_helpers import assert_summary, run_bench
 
 STAGES = {"camera_encode", "feed_decode", "masks", "observation", "inference", "decode"}
@@ -47,10 +49,13 @@ def test_detector_share_is_taken_against_the_bare_export(capsys, repo, monkeypat
     assert code in (0, 1)  # the share itself may miss its target on a busy machine
     direct = result["in_process_direct"]
     stages = direct["stage_ms"]
-    for name in ("detector_run", "detector_bare_export_run", "around_bare_networks"):
+    for name in ("detector_run", "detector_bare_export_run"):
         assert_summary(stages[name])
-    # Per frame: the stack less the bare export's run and the policy's.
-    assert stages["around_bare_networks"]["max"] < stages["stack"]["max"]
+    # Per frame: the stack less the bare export's run and the policy's. A bare run a period
+    # away can take longer than the whole frame on a loaded machine: negative is possible.
+    around = stages["around_bare_networks"]
+    assert math.isfinite(around["p50"]) and around["p50"] <= around["p99"] <= around["max"]
+    assert around["max"] < stages["stack"]["max"]
     shares = direct["around_bare_networks_fraction"]
     assert shares["p50"] < 1
     assert result["targets"]["around_networks_fraction"]["value"] == shares["p50"]
