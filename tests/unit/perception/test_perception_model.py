@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -72,9 +74,14 @@ def test_detection_only_task_is_refused(tmp_path):
         load_runner(path)
 
 
+@functools.cache
+def _bare_session() -> ort.InferenceSession:
+    return ort.InferenceSession(str(SHIPPED_ONNX), providers=["CPUExecutionProvider"])
+
+
 def _bare_run(frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The export as Ultralytics writes it, run by onnxruntime on Ultralytics' float tensor."""
-    session = ort.InferenceSession(str(SHIPPED_ONNX), providers=["CPUExecutionProvider"])
+    session = _bare_session()
     letterbox = LetterboxBuffer()
     letterbox.fill(frame, shipped_runner().geometry(frame.shape[:2]))
     predictions, protos = session.run(None, {"images": letterbox.tensor})

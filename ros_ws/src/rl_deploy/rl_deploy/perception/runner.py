@@ -1,7 +1,8 @@
 """The ONNX Runtime YOLO-seg runner: RGB frame in, `Detections` out, as Ultralytics predicts.
 
-Letterbox, one `session.run`, confidence filter, class-aware NMS and box scaling; masks stay as
-coefficients until someone asks for them (perception.masks).
+Letterbox, one `session.run` of the composed graph (perception.graph: the frame's conversion and
+the confidence filter run inside it), class-aware NMS on the candidates and box scaling; masks
+stay as coefficients until someone asks for them (perception.masks).
 """
 
 from __future__ import annotations
@@ -165,9 +166,14 @@ class YoloSegRunner:
         (x1, y1, x2, y2, input pixels), scores, class ids, mask coefficients; then the
         prototypes. Exports with NMS inside give their (1, K, 6 + P) rows and the prototypes.
         """
+        return self._run(tensor, self._allowed_classes(classes))
+
+    def _run(
+        self, tensor: npt.NDArray[np.generic], allowed: npt.NDArray[np.bool_]
+    ) -> list[npt.NDArray[Any]]:
         feeds = {self.info.input_name: tensor}
         if not self.info.end2end:
-            feeds[CLASSES_INPUT] = self._allowed_classes(classes)
+            feeds[CLASSES_INPUT] = allowed
         if self._binding is None:
             outputs: list[npt.NDArray[Any]] = self.session.run(self._output_list, feeds)
             return outputs
@@ -208,10 +214,10 @@ class YoloSegRunner:
             raise DecodeError(
                 f"depth {depth_m.shape[:2]} is not aligned with the RGB frame {frame_hw}"
             )
-        self._allowed_classes(classes)  # unknown classes are refused, even for a dark frame
+        allowed = self._allowed_classes(classes)  # unknown classes refused, even when dark
         if not self.has_contrast(rgb):
             return self._empty(frame_hw, depth_m)
-        outputs = self.infer(tensor, classes)
+        outputs = self._run(tensor, allowed)
         protos = _float32(outputs[-1][0])
         if self.info.end2end:
             class_filter = None if classes is None else self._class_ids(classes)
