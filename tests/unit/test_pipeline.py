@@ -281,3 +281,30 @@ def test_depth_is_kept_in_millimetres_and_read_in_metres(pipeline: Pipeline):
     assert record.depth is not None and record.depth.raw.dtype == np.uint16
     assert record.depth_m.dtype == np.float32
     np.testing.assert_array_equal(record.depth_m, record.depth.raw / np.float32(1000))
+
+
+def test_command_is_published_before_what_reports_on_the_step(pipeline: Pipeline):
+    def frames_seen() -> int:
+        return sum(len(w.frames) for w in pipeline.drift._windows.values())
+
+    published: list[list[str]] = []
+    drift_frames_when_published: list[int] = []
+
+    def publish(outputs) -> None:
+        published.append([o.topic for o in outputs])
+        drift_frames_when_published.append(frames_seen())
+
+    feed_world(pipeline, T0)
+    rest = pipeline.tick(T0 + 10 * MS, publish)
+    assert published == [[TOPICS.cmd_vel, TOPICS.arm_command]]
+    assert {o.topic for o in rest} == {TOPICS.mask_out, TOPICS.diagnostics}
+    # The drift statistics took this step in after the command was out.
+    assert drift_frames_when_published == [0] and frames_seen() == len(pipeline.drift.inputs) > 0
+    stages = pipeline.last_tick.stage_ms
+    assert 0 < stages["to_command"] <= stages["total"]
+    assert stages["after_command"] > 0
+    # Without a publish, the same outputs come back, the command first.
+    feed_world(pipeline, T0 + 100 * MS)
+    topics = [o.topic for o in pipeline.tick(T0 + 110 * MS)]
+    assert topics[:2] == [TOPICS.cmd_vel, TOPICS.arm_command]
+    assert set(topics[2:]) <= {TOPICS.mask_out, TOPICS.diagnostics} and TOPICS.mask_out in topics

@@ -7,7 +7,8 @@ import math
 from bench_helpers import assert_summary, run_bench
 
 STAGES = {"camera_encode", "feed_decode", "masks", "observation", "inference", "decode"}
-STAGES |= {"safety", "encode", "tick", "stack", "total", "policy_run", "around_networks"}
+STAGES |= {"safety", "encode", "after_command", "tick", "stack", "total", "policy_run"}
+STAGES |= {"around_networks"}
 
 
 def test_in_process_stages_latency_and_jitter(capsys, repo, monkeypatch):
@@ -30,6 +31,10 @@ def test_in_process_stages_latency_and_jitter(capsys, repo, monkeypatch):
     # The policy's session.run is inside its inference stage (the feed checks are around it).
     assert stages["policy_run"]["max"] <= stages["inference"]["max"]
     assert 0 < direct["around_networks_fraction"]["p50"] <= 1
+    # Drift statistics follow the command: the processor's share counts them, the latency not.
+    assert stages["after_command"]["p50"] > 0
+    busy = direct["busy_around_networks_fraction"]
+    assert direct["around_networks_fraction"]["p50"] <= busy["p50"] <= 1
     for key in ("in_process_realtime", "in_process_realtime_loaded"):
         timed = result[key]
         assert timed["policy_steps"] >= 1  # up to 4 ticks in 0.5 s at 10 Hz

@@ -1,4 +1,4 @@
-"""Command CDR patched into a template: the typestore's bytes, and rclpy reads them back."""
+"""Command and mask CDR patched into a template: the typestore's bytes; rclpy reads them back."""
 
 from __future__ import annotations
 
@@ -8,13 +8,15 @@ from geometry_msgs.msg import Twist, TwistStamped
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from rclpy.serialization import deserialize_message
+from sensor_msgs.msg import Image
 from std_msgs.msg import Float64MultiArray
 from trajectory_msgs.msg import JointTrajectory
 
 from rl_deploy import codec
-from rl_deploy.codec.template import CommandEncoder
+from rl_deploy.codec.template import CommandEncoder, MaskImageEncoder
 from rl_deploy.codec.typestore import (
     FLOAT64_MULTI_ARRAY,
+    IMAGE,
     JOINT_TRAJECTORY,
     TWIST,
     TWIST_STAMPED,
@@ -80,3 +82,41 @@ def test_stamps_out_of_range_and_other_joints_are_encode_errors():
         encoder.base(BaseVelocity(), 2**31 * 10**9)
     with pytest.raises(EncodeError, match=r"arm command for \['b', 'a'\]"):
         encoder.arm(ArmTarget(("b", "a"), np.zeros(2)), 0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(1, 40),
+    st.integers(1, 40),
+    st.text(max_size=20),
+    st.lists(STAMPS, min_size=1, max_size=3),
+    st.integers(0, 2**32 - 1),
+)
+def test_mask_images_equal_the_typestore_s(height, width, frame, stamps, seed):
+    encoder = MaskImageEncoder()  # one template per size and frame, patched for each stamp
+    for stamp_ns in stamps:
+        mask = (np.random.default_rng(seed).random((height, width)) < 0.5).astype(np.uint8)
+        expected = codec.encode(codec.mask_to_image(mask * np.uint8(255), stamp_ns, frame), IMAGE)
+        assert encoder.encode(mask, stamp_ns, frame) == expected
+
+
+def test_rclpy_reads_the_mask_image():
+    mask = np.zeros((6, 8), np.uint8)
+    mask[2:4, 3:7] = 1
+    encoder = MaskImageEncoder()
+    encoder.encode(np.ones((6, 8), np.uint8), 5, "camera")  # the template is kept, not the pixels
+    image = deserialize_message(encoder.encode(mask, 1_700_000_000_123_456_789, "camera"), Image)
+    assert (image.height, image.width, image.encoding, image.step) == (6, 8, "mono8", 8)
+    assert (image.header.stamp.sec, image.header.stamp.nanosec) == (1_700_000_000, 123_456_789)
+    assert image.header.frame_id == "camera"
+    np.testing.assert_array_equal(np.asarray(image.data, np.uint8).reshape(6, 8), mask * 255)
+
+
+def test_a_mask_image_needs_a_uint8_plane():
+    encoder = MaskImageEncoder()
+    with pytest.raises(EncodeError, match="uint8 mask, got float32"):
+        encoder.encode(np.zeros((4, 4), np.float32), 0, "camera")
+    with pytest.raises(EncodeError, match=r"\(4, 4, 3\)"):
+        encoder.encode(np.zeros((4, 4, 3), np.uint8), 0, "camera")
+    with pytest.raises(EncodeError, match="int32 sec"):
+        encoder.encode(np.zeros((4, 4), np.uint8), 2**31 * 10**9, "camera")

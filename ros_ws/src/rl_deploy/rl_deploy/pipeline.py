@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from rl_deploy import codec
-from rl_deploy.codec.template import CommandEncoder
+from rl_deploy.codec.template import CommandEncoder, MaskImageEncoder
 from rl_deploy.codec.typestore import (
     BOOL,
     DIAGNOSTIC_ARRAY,
@@ -59,6 +59,7 @@ ARM_MSGTYPES = {
     "float64_multi_array": FLOAT64_MULTI_ARRAY,
 }
 
+Publish = Callable[[list[Output]], None]  # a host's: sends the outputs on their topics
 ZERO_REASONS = ("estop", "stale", "no_frames", "invalid_input", "policy_error", "nonfinite")
 
 
@@ -96,6 +97,17 @@ class TickRecord:
     def depth_m(self) -> npt.NDArray[np.float32] | None:
         """The depth frame used, in metres (converted on first access)."""
         return None if self.depth is None else self.depth.metres
+
+
+@dataclass
+class _Step:
+    """What the policy made of one frame set, or why it could not be used."""
+
+    zero_reason: str | None  # one of ZERO_REASONS; None: the command drives
+    detail: str
+    command: Command
+    target_mask: LazyMask | None = None
+    feeds: Mapping[str, npt.NDArray[np.generic]] | None = None  # network inputs, for drift
 
 
 @dataclass(frozen=True)
@@ -156,6 +168,7 @@ class Pipeline:
             self.arm_joint_names,
             self.control_period_ns,
         )
+        self._mask_images = MaskImageEncoder()
 
     @classmethod
     def from_config(cls, config: PipelineConfig) -> Pipeline:
@@ -272,37 +285,56 @@ class Pipeline:
 
     # ---------------------------------------------------------------- control step
 
-    def tick(self, now_ns: int) -> list[Output]:
-        """One control step: a command (zero when anything is wrong) and, periodically, health."""
+    def tick(self, now_ns: int, publish: Publish | None = None) -> list[Output]:
+        """One control step: a command (zero when anything is wrong) and, periodically, health.
+
+        With `publish`, the command goes to it as soon as it is made, and what only reports on
+        the step (drift statistics, the debug mask, diagnostics) is done after and returned:
+        none of it delays the robot. Without, everything is returned, the command first.
+        """
         t_start = time.perf_counter()
         self.stats.ticks += 1
         stage_ms: dict[str, float] = {}
         inputs = self._check_inputs(now_ns)
-        target_mask: LazyMask | None = None
+        step = _Step(None, "", Command())
         depth: DepthImage | None = None
         if isinstance(inputs, _FrameSet):
-            zero_reason, detail, command, target_mask = self._run_policy(inputs, stage_ms)
+            step = self._run_policy(inputs, stage_ms)
             stamp_ns, frame_id = inputs.depth.stamp_ns, inputs.depth.frame_id
             depth = inputs.depth.value
         else:
-            (zero_reason, detail), command = inputs, Command()
+            step.zero_reason, step.detail = inputs
             stamp_ns, frame_id = now_ns, self.config.frames.base
 
         t_safety = time.perf_counter()
         joints_now = self._joints.value if self._joints else None
+        zero_reason, detail = step.zero_reason, step.detail
         if zero_reason is None:
-            command = self.safety.apply(command, joints_now)
+            command = self.safety.apply(step.command, joints_now)
         else:
-            self.stats.zero_commands[zero_reason] += 1
-            self._log.warning(f"zero:{zero_reason}", f"zero command ({zero_reason}): {detail}")
             command = self.safety.zero(joints_now, self.arm_joint_names)
         stage_ms["safety"] = (time.perf_counter() - t_safety) * 1e3
 
         t_encode = time.perf_counter()
-        outputs = self._encode(command, stamp_ns, frame_id, target_mask)
+        outputs = self._encode(command, stamp_ns)
+        if publish is not None:
+            publish(outputs)
+            outputs = []
+        t_sent = time.perf_counter()
+        stage_ms["encode"] = (t_sent - t_encode) * 1e3
+        stage_ms["to_command"] = (t_sent - t_start) * 1e3
+
+        if zero_reason is not None:
+            self.stats.zero_commands[zero_reason] += 1
+            self._log.warning(f"zero:{zero_reason}", f"zero command ({zero_reason}): {detail}")
+        if step.feeds:
+            self.drift.update(step.feeds)
+        if step.target_mask is not None and self.publish_target_mask:
+            outputs.append(self._mask_output(step.target_mask, stamp_ns, frame_id))
         outputs += self._diagnostics(now_ns, zero_reason, detail)
-        stage_ms["encode"] = (time.perf_counter() - t_encode) * 1e3
-        stage_ms["total"] = (time.perf_counter() - t_start) * 1e3
+        t_end = time.perf_counter()
+        stage_ms["after_command"] = (t_end - t_sent) * 1e3
+        stage_ms["total"] = (t_end - t_start) * 1e3
         self.stats.commands_out += 1
         self.last_tick = TickRecord(
             now_ns=now_ns,
@@ -312,20 +344,18 @@ class Pipeline:
             detail=detail,
             stage_ms=stage_ms,
             pose=self._pose.value if self._pose else None,
-            target_mask=target_mask,
+            target_mask=step.target_mask,
             depth=depth,
         )
         return outputs
 
-    def _run_policy(
-        self, inputs: _FrameSet, stage_ms: dict[str, float]
-    ) -> tuple[str | None, str, Command, LazyMask | None]:
-        """Masks, then the policy: (None, "", command, target mask) or why it cannot be used."""
+    def _run_policy(self, inputs: _FrameSet, stage_ms: dict[str, float]) -> _Step:
+        """Masks, then the policy: its command, or why it cannot be used."""
         depth = inputs.depth.value
         valid = depth.valid_fraction()
         if valid < self.config.depth_min_valid_fraction:
             detail = f"depth frame has {valid:.1%} valid pixels (finite, > 0)"
-            return "invalid_input", detail, Command(), None
+            return _Step("invalid_input", detail, Command())
         t_masks = time.perf_counter()
         try:
             masks = self._mask_source.masks(inputs.partners, depth)
@@ -333,7 +363,7 @@ class Pipeline:
             if self.publish_target_mask:  # made whole anyway: the policy then reads it there
                 target_mask.whole  # noqa: B018
         except RlDeployError as err:
-            return "invalid_input", str(err), Command(), None
+            return _Step("invalid_input", str(err), Command())
         stage_ms["masks"] = (time.perf_counter() - t_masks) * 1e3
         raw = RawObservation(
             depth_m=depth,
@@ -348,13 +378,12 @@ class Pipeline:
                 self._episode_started = True
             step = self.policy.step(raw)
         except RlDeployError as err:
-            return "policy_error", str(err), Command(), target_mask
+            return _Step("policy_error", str(err), Command(), target_mask)
         stage_ms.update(step.timings_ms)
-        self.drift.update(step.feeds)
         if not step.command.is_finite():
             detail = f"policy produced a non-finite command {step.command}"
-            return "nonfinite", detail, Command(), target_mask
-        return None, "", step.command, target_mask
+            return _Step("nonfinite", detail, Command(), target_mask, step.feeds)
+        return _Step(None, "", step.command, target_mask, step.feeds)
 
     def _check_inputs(self, now_ns: int) -> _FrameSet | tuple[str, str]:
         """The matched inputs of this step, or why it must send zero: (reason, detail)."""
@@ -384,13 +413,7 @@ class Pipeline:
 
     # ---------------------------------------------------------------- output
 
-    def _encode(
-        self,
-        command: Command,
-        stamp_ns: int,
-        frame_id: str,
-        target_mask: LazyMask | None,
-    ) -> list[Output]:
+    def _encode(self, command: Command, stamp_ns: int) -> list[Output]:
         topics, commands = self.config.topics, self._commands
         outputs = [
             Output(topics.cmd_vel, commands.twist_type, commands.base(command.base, stamp_ns))
@@ -398,10 +421,11 @@ class Pipeline:
         if command.arm is not None:
             data = commands.arm(command.arm, stamp_ns)
             outputs.append(Output(topics.arm_command, commands.arm_type, data))
-        if target_mask is not None and self.publish_target_mask:
-            image = codec.mask_to_image(target_mask.whole * np.uint8(255), stamp_ns, frame_id)
-            outputs.append(Output(topics.mask_out, IMAGE, codec.encode(image, IMAGE)))
         return outputs
+
+    def _mask_output(self, target_mask: LazyMask, stamp_ns: int, frame_id: str) -> Output:
+        data = self._mask_images.encode(target_mask.whole, stamp_ns, frame_id)
+        return Output(self.config.topics.mask_out, IMAGE, data)
 
     def _diagnostics(self, now_ns: int, zero_reason: str | None, detail: str) -> list[Output]:
         if self._next_diagnostics_ns is not None and now_ns < self._next_diagnostics_ns:

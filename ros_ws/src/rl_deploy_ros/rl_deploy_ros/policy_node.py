@@ -130,7 +130,8 @@ class PolicyNode(LifecycleNode):
                 mask_topic = self.pipeline.config.topics.mask_out
                 listened = self._topics is not None and self._topics.listened(mask_topic)
                 self.pipeline.publish_target_mask = listened
-                self.publish(self.pipeline.tick(self._now_ns()))
+                # The command is published first; what reports on the step follows.
+                self.publish(self.pipeline.tick(self._now_ns(), self.publish))
 
 
 def main(args: list[str] | None = None) -> int:

@@ -170,7 +170,7 @@ def run_trial(robot: VirtualRobot, fault: Fault, rng: random.Random) -> TrialRes
     first = records[index]
     clock_ms = (first.now_ns - fault_ns) / 1e6
     result.tick_clock_ms = round(clock_ms, 3)
-    result.time_to_zero_ms = round(clock_ms + first.stage_ms["total"], 3)
+    result.time_to_zero_ms = round(clock_ms + first.stage_ms["to_command"], 3)
     result.zero_reason = first.zero_reason
     result.stayed_zero = all(r.zero_reason is not None for r in records[index:])
     result.zeroed_in_time = (

@@ -1,9 +1,10 @@
-"""CDR of the per-step commands by patching bytes the typestore serialized once.
+"""CDR of the per-step messages by patching bytes the typestore serialized once.
 
 A command message's layout is fixed by its strings and sequence lengths (frame, joint names),
 which do not change between steps; only the stamp and a few float64 values do. Serializing
 through the typestore each step builds message objects and walks generated code, several times
-the cost of writing twenty bytes, most of it in cache misses after the networks have run.
+the cost of writing twenty bytes, most of it in cache misses after the networks have run. A
+mask image of a given size and frame is the same: a stamp, then its pixels, written in place.
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from rl_deploy.codec.commands import float64_multi_array, joint_trajectory, twist, twist_stamped
 from rl_deploy.codec.header import stamp_fields
-from rl_deploy.codec.typestore import JOINT_TRAJECTORY, TWIST_STAMPED, EncodeError, encode
+from rl_deploy.codec.images import mask_to_image
+from rl_deploy.codec.typestore import IMAGE, JOINT_TRAJECTORY, TWIST_STAMPED, EncodeError, encode
 from rl_deploy.command import ArmTarget, BaseVelocity
 
 _ORDER = "<" if sys.byteorder == "little" else ">"  # encode writes the host's byte order
@@ -111,3 +114,34 @@ class CommandEncoder:
                 f"arm command for {list(target.names)}, this encoder is for {list(self.arm_joints)}"
             )
         return self._arm.encode(stamp_ns, target.positions.tolist())
+
+
+class MaskImageEncoder:
+    """mono8 Image CDR of (H, W) 0/1 masks, written as 0/255: the bytes `encode(mask_to_image(
+    mask * 255, stamp_ns, frame_id), IMAGE)` gives, from one template per size and frame."""
+
+    def __init__(self) -> None:
+        self._templates: dict[tuple[int, int, str], tuple[bytes, int, int]] = {}
+
+    def encode(self, mask01: npt.NDArray[np.uint8], stamp_ns: int, frame_id: str) -> bytes:
+        if mask01.dtype != np.uint8 or mask01.ndim != 2:
+            raise EncodeError(
+                f"a mask image needs an (H, W) uint8 mask, got {mask01.dtype} {mask01.shape}"
+            )
+        height, width = mask01.shape
+        key = (height, width, frame_id)
+        if key not in self._templates:
+            self._templates[key] = self._template(height, width, frame_id)
+        template, stamp_at, data_at = self._templates[key]
+        buffer = bytearray(template)
+        _STAMP.pack_into(buffer, stamp_at, *stamp_fields(stamp_ns))
+        pixels = np.frombuffer(buffer, np.uint8, height * width, data_at).reshape(height, width)
+        np.multiply(mask01, np.uint8(255), out=pixels)
+        return bytes(buffer)
+
+    @staticmethod
+    def _template(height: int, width: int, frame_id: str) -> tuple[bytes, int, int]:
+        image = mask_to_image(np.zeros((height, width), np.uint8), _MARKER_STAMP_NS, frame_id)
+        data = encode(image, IMAGE)
+        stamp_at = _unique_offset(data, _STAMP.pack(*stamp_fields(_MARKER_STAMP_NS)), IMAGE)
+        return data, stamp_at, len(data) - height * width  # the pixels end the message

@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from rl_deploy import codec
+from rl_deploy.codec.template import MaskImageEncoder
 from rl_deploy.codec.typestore import CAMERA_INFO, DETECTION2D_ARRAY, IMAGE, LABEL_INFO
 from rl_deploy.depth import DepthImage
 from rl_deploy.errors import ConfigError, DecodeError, RlDeployError
@@ -111,6 +112,7 @@ class PerceptionStep:
         self.mask_topics = {name: f"{config.topics.masks}/{name}" for name in self.target_classes}
         self.stats = PerceptionStats()
         self._messages = DetectionMessages()
+        self._mask_images = MaskImageEncoder()
         self._log = RateLimitedLog(logger)
         self._depth: _DepthFrame | None = None
         self._camera_hw: tuple[int, int] | None = None
@@ -208,8 +210,8 @@ class PerceptionStep:
             Output(topics.detections, DETECTION2D_ARRAY, codec.encode(array, DETECTION2D_ARRAY))
         ]
         for name, mask_u8 in masks.items():
-            image = codec.mask_to_image(mask_u8 * np.uint8(255), stamp_ns, frame_id)
-            outputs.append(Output(self.mask_topics[name], IMAGE, codec.encode(image, IMAGE)))
+            data = self._mask_images.encode(mask_u8, stamp_ns, frame_id)
+            outputs.append(Output(self.mask_topics[name], IMAGE, data))
         if self.config.overlay:
             overlay = overlay_image(rgb, detections, stamp_ns, frame_id)
             outputs.append(Output(topics.overlay, IMAGE, codec.encode(overlay, IMAGE)))
