@@ -58,4 +58,7 @@ def test_short_run_reports_every_figure(tmp_path, capsys):
     assert all(result[k] > 0 for k in REQUIRED if k.endswith("_ms"))
     assert result["mask_iou"] >= 0.95 and result["box_iou"] >= 0.95
     assert result["parity_vs_ultralytics_onnx_same_file"]["mask_iou"] > 0.99
+    # The run inside each step is timed in the same call: the step does more than its run.
+    assert 0 < result["step_around_run_ms"] < result["step_ms"]
+    assert result["step_over_own_run"] > 1
     assert SHIPPED_PT.with_suffix(".onnx") == SHIPPED_ONNX and SHIPPED_ONNX.is_file()

@@ -2,7 +2,8 @@
 
 Hosts (rclpy nodes, bag replay, the simulator harness) call `feed` for each message and `tick`
 at the control rate. Decoding happens on arrival (cheap, zero-copy), all heavy work in `tick`,
-so frames the controller never uses cost almost nothing.
+so frames the controller never uses cost almost nothing; a host that passes its publish to
+`tick` gets the command out before the step's reporting is done.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ import onnxruntime as ort
 
 from rl_deploy import codec
 from rl_deploy.bench.load import cpu_load
-from rl_deploy.bench.measure import ratio, summary, target
+from rl_deploy.bench.measure import TimedSession, ratio, summary, target
 from rl_deploy.bench.schedule import period_jitter_ms, run_schedule, stream_rates_ns
 from rl_deploy.bench.world import SyntheticWorld
 from rl_deploy.codec.typestore import IMAGE
@@ -36,31 +36,6 @@ AROUND_NETWORKS_TARGET = 0.10  # of the per-frame time, in-process
 DDS_TARGET = 1.3  # DDS p99 / in-process p99
 DEFAULT_PARAMS = Path("config/policy_node.yaml")
 DIAGNOSTICS_EVERY_TICK_S = 0.001  # shorter than any control period
-
-
-class TimedSession:
-    """An onnxruntime session whose run calls are timed; everything else passes through."""
-
-    def __init__(self, session: Any) -> None:
-        self._session = session
-        self.last_ms = 0.0
-
-    def run(self, *args: Any, **kwargs: Any) -> Any:
-        start = time.perf_counter()
-        try:
-            return self._session.run(*args, **kwargs)
-        finally:
-            self.last_ms = (time.perf_counter() - start) * 1e3
-
-    def run_with_iobinding(self, *args: Any, **kwargs: Any) -> Any:
-        start = time.perf_counter()
-        try:
-            return self._session.run_with_iobinding(*args, **kwargs)
-        finally:
-            self.last_ms = (time.perf_counter() - start) * 1e3
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._session, name)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -114,3 +114,28 @@ def _memory_gib() -> float | None:
         if line.startswith("MemTotal:"):
             return round(int(line.split()[1]) / 2**20, 1)
     return None
+
+
+class TimedSession:
+    """An onnxruntime session whose run calls are timed; everything else passes through."""
+
+    def __init__(self, session: Any) -> None:
+        self._session = session
+        self.last_ms = 0.0
+
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return self._session.run(*args, **kwargs)
+        finally:
+            self.last_ms = (time.perf_counter() - start) * 1e3
+
+    def run_with_iobinding(self, *args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return self._session.run_with_iobinding(*args, **kwargs)
+        finally:
+            self.last_ms = (time.perf_counter() - start) * 1e3
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._session, name)

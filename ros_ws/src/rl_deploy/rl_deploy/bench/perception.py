@@ -3,8 +3,9 @@
 On the same synthetic camera frames, in one run, per image size: session.run alone (the export
 as Ultralytics writes it; and the graph the step runs, with its uint8 input and candidate rows
 out), the full CDR-in/CDR-out perception step, Ultralytics predict (PyTorch weights, its own
-ONNX export and our ONNX file) and the box/mask IoU between our output and Ultralytics'. Needs
-the export extra.
+ONNX export and our ONNX file) and the box/mask IoU between our output and Ultralytics'. The
+network run inside each step is timed in the same call too (`step_over_own_run`), a share that
+a burst of background load on one method's block cannot skew. Needs the export extra.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import numpy.typing as npt
 import onnxruntime as ort
 
 from rl_deploy import codec
+from rl_deploy.bench.measure import TimedSession
 from rl_deploy.codec.typestore import IMAGE
 from rl_deploy.perception.graph import CLASSES_INPUT
 from rl_deploy.perception.letterbox import LetterboxBuffer
@@ -64,7 +66,9 @@ def _in_turns(
     rounds: int,
     warmup: int,
     untimed: dict[str, Callable[[int], object]] | None = None,
-) -> dict[str, list[float]]:
+    *,
+    inner: dict[str, Callable[[], float]] | None = None,
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
     """Seconds per call of each method: each runs the frames in a block, the blocks in turns.
 
     A method runs its frames one after another (a pause of SETTLE_S before each, as between
@@ -72,14 +76,16 @@ def _in_turns(
     the blocks take turns in a rotating order over `rounds`, exposing every method to the same
     drift of background load. Before each block SWITCH_S lets the previous runtime's spinning
     workers go quiet, and one untimed call wakes this method's. `untimed[name](i)` runs just
-    before method `name` is timed on frame i (setting its input up).
+    before method `name` is timed on frame i (setting its input up); `inner[name]()` is read
+    just after each timed call (seconds of a part of it). Returns both series per method.
     """
-    untimed = untimed or {}
+    untimed, inner = untimed or {}, inner or {}
     for fn in methods.values():
         for i in range(warmup):
             fn(i % n_frames)
     names = list(methods)
     times: dict[str, list[float]] = {name: [] for name in names}
+    parts: dict[str, list[float]] = {name: [] for name in inner}
     for round_index in range(rounds):
         shift = round_index % len(names)
         for name in names[shift:] + names[:shift]:
@@ -92,7 +98,9 @@ def _in_turns(
                 start = time.perf_counter()
                 methods[name](i)
                 times[name].append(time.perf_counter() - start)
-    return times
+                if name in inner:
+                    parts[name].append(inner[name]())
+    return times, parts
 
 
 def _onnx_for(weights: Path, shipped: Path, imgsz_hw: tuple[int, int], cache: Path) -> Path:
@@ -157,6 +165,7 @@ def bench_size(
     every_class = np.ones(len(runner.names), np.bool_)
     composed_feed = {runner.info.input_name: uint8_input, CLASSES_INPUT: every_class}
     bare_outputs, composed_outputs = list(runner.info.output_names), list(runner.output_names)
+    composed = runner.session
     rgb_topic = config.topics.rgb
     pt_model = export.ultralytics_model(weights)
     square = export.ultralytics_model(_ultralytics_square_onnx(weights, long_side, cache))
@@ -178,7 +187,7 @@ def bench_size(
 
     methods: dict[str, Callable[[int], object]] = {
         "ort_run": lambda i: bare.run(bare_outputs, ort_feed),
-        "ort_run_composed": lambda i: runner.session.run(composed_outputs, composed_feed),
+        "ort_run_composed": lambda i: composed.run(composed_outputs, composed_feed),
         "step": lambda i: step.feed(rgb_topic, messages[i], 0),
         "ultralytics_pt": predict(pt_model, [long_side]),
         "ultralytics_onnx": predict(square, [long_side, long_side]),
@@ -188,7 +197,13 @@ def bench_size(
         "ort_run": lambda i: np.copyto(ort_input, tensors[i]),
         "ort_run_composed": lambda i: np.copyto(uint8_input, uint8_frames[i]),
     }
-    timings = _in_turns(methods, n, rounds, warmup=min(n, 5), untimed=fill_ort_input)
+    # The network run inside each step, timed in the same call: the share around it does not
+    # depend on which block a burst of background load happened to hit.
+    runs_in_step = TimedSession(runner.session)
+    runner.session = runs_in_step
+    own_run = {"step": lambda: runs_in_step.last_ms / 1e3}
+    timings, inside = _in_turns(methods, n, rounds, min(n, 5), fill_ort_input, inner=own_run)
+    step_s, run_s = np.asarray(timings["step"]), np.asarray(inside["step"])
     vs_pt = export.verify(runner, pt_model, frames)
     vs_file = export.verify(runner, same_file, frames)
     result: dict[str, Any] = {"imgsz": long_side, "input_hw": list(imgsz_hw)}
@@ -201,6 +216,8 @@ def bench_size(
         "torch_threads": torch.get_num_threads(),
         "step_over_ort_run": round(result["step_ms"] / result["ort_run_ms"], 3),
         "composed_over_ort_run": round(result["ort_run_composed_ms"] / result["ort_run_ms"], 3),
+        "step_around_run_ms": round(float(np.median(step_s - run_s)) * 1e3, 3),
+        "step_over_own_run": round(float(np.median(step_s / run_s)), 3),
         "speedup_vs_ultralytics_pt": round(result["ultralytics_pt_ms"] / result["step_ms"], 2),
         "speedup_vs_ultralytics_onnx": round(result["ultralytics_onnx_ms"] / result["step_ms"], 2),
         "speedup_vs_ultralytics_onnx_same_file": round(
@@ -308,7 +325,8 @@ def bench_perception_main(argv: list[str]) -> int:
         for r in results:
             print(
                 f"imgsz {r['imgsz']} ({r['provider']}): ort {r['ort_run_ms']} ms, "
-                f"step {r['step_ms']} ms (x{r['step_over_ort_run']}), "
+                f"step {r['step_ms']} ms (x{r['step_over_ort_run']}; "
+                f"x{r['step_over_own_run']} its own run), "
                 f"ultralytics pt {r['ultralytics_pt_ms']} ms, onnx {r['ultralytics_onnx_ms']} ms, "
                 f"mask IoU {r['mask_iou']}, box IoU {r['box_iou']}"
             )
