@@ -124,16 +124,15 @@ class TimedSession:
         self.last_ms = 0.0
 
     def run(self, *args: Any, **kwargs: Any) -> Any:
-        start = time.perf_counter()
-        try:
-            return self._session.run(*args, **kwargs)
-        finally:
-            self.last_ms = (time.perf_counter() - start) * 1e3
+        return self._timed(self._session.run, *args, **kwargs)
 
     def run_with_iobinding(self, *args: Any, **kwargs: Any) -> Any:
+        return self._timed(self._session.run_with_iobinding, *args, **kwargs)
+
+    def _timed(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         start = time.perf_counter()
         try:
-            return self._session.run_with_iobinding(*args, **kwargs)
+            return call(*args, **kwargs)
         finally:
             self.last_ms = (time.perf_counter() - start) * 1e3
 
