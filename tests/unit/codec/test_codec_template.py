@@ -88,16 +88,18 @@ def test_stamps_out_of_range_and_other_joints_are_encode_errors():
 @given(
     st.integers(1, 40),
     st.integers(1, 40),
-    st.text(max_size=20),
+    st.lists(st.text(max_size=20), min_size=1, max_size=2),
     st.lists(STAMPS, min_size=1, max_size=3),
     st.integers(0, 2**32 - 1),
 )
-def test_mask_images_equal_the_typestore_s(height, width, frame, stamps, seed):
-    encoder = MaskImageEncoder()  # one template per size and frame, patched for each stamp
+def test_mask_images_equal_the_typestore_s(height, width, frames, stamps, seed):
+    encoder = MaskImageEncoder()  # a template per size and frame, patched for each stamp
+    rng = np.random.default_rng(seed)
     for stamp_ns in stamps:
-        mask = (np.random.default_rng(seed).random((height, width)) < 0.5).astype(np.uint8)
-        expected = codec.encode(codec.mask_to_image(mask * np.uint8(255), stamp_ns, frame), IMAGE)
-        assert encoder.encode(mask, stamp_ns, frame) == expected
+        for frame in frames:  # a frame that changes back and forth gets its template anew
+            mask = (rng.random((height, width)) < 0.5).astype(np.uint8)
+            image = codec.mask_to_image(mask * np.uint8(255), stamp_ns, frame)
+            assert encoder.encode(mask, stamp_ns, frame) == codec.encode(image, IMAGE)
 
 
 def test_rclpy_reads_the_mask_image():

@@ -118,10 +118,15 @@ class CommandEncoder:
 
 class MaskImageEncoder:
     """mono8 Image CDR of (H, W) 0/1 masks, written as 0/255: the bytes `encode(mask_to_image(
-    mask * 255, stamp_ns, frame_id), IMAGE)` gives, from one template per size and frame."""
+    mask * 255, stamp_ns, frame_id), IMAGE)` gives, from a template of the size and frame.
+
+    A camera's size and frame do not change: one template is kept, made anew when they do (a
+    stream of odd frame ids cannot grow it).
+    """
 
     def __init__(self) -> None:
-        self._templates: dict[tuple[int, int, str], tuple[bytes, int, int]] = {}
+        self._key: tuple[int, int, str] | None = None
+        self._template: tuple[bytes, int, int] = (b"", 0, 0)
 
     def encode(self, mask01: npt.NDArray[np.uint8], stamp_ns: int, frame_id: str) -> bytes:
         if mask01.dtype != np.uint8 or mask01.ndim != 2:
@@ -129,10 +134,10 @@ class MaskImageEncoder:
                 f"a mask image needs an (H, W) uint8 mask, got {mask01.dtype} {mask01.shape}"
             )
         height, width = mask01.shape
-        key = (height, width, frame_id)
-        if key not in self._templates:
-            self._templates[key] = self._template(height, width, frame_id)
-        template, stamp_at, data_at = self._templates[key]
+        if self._key != (height, width, frame_id):
+            self._template = self._make_template(height, width, frame_id)
+            self._key = (height, width, frame_id)
+        template, stamp_at, data_at = self._template
         buffer = bytearray(template)
         _STAMP.pack_into(buffer, stamp_at, *stamp_fields(stamp_ns))
         pixels = np.frombuffer(buffer, np.uint8, height * width, data_at).reshape(height, width)
@@ -140,7 +145,7 @@ class MaskImageEncoder:
         return bytes(buffer)
 
     @staticmethod
-    def _template(height: int, width: int, frame_id: str) -> tuple[bytes, int, int]:
+    def _make_template(height: int, width: int, frame_id: str) -> tuple[bytes, int, int]:
         image = mask_to_image(np.zeros((height, width), np.uint8), _MARKER_STAMP_NS, frame_id)
         data = encode(image, IMAGE)
         stamp_at = _unique_offset(data, _STAMP.pack(*stamp_fields(_MARKER_STAMP_NS)), IMAGE)
