@@ -100,7 +100,7 @@ class TickRecord:
         return None if self.depth is None else self.depth.metres
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Step:
     """What the policy made of one frame set, or why it could not be used."""
 
@@ -297,14 +297,13 @@ class Pipeline:
         self.stats.ticks += 1
         stage_ms: dict[str, float] = {}
         inputs = self._check_inputs(now_ns)
-        step = _Step(None, "", Command())
         depth: DepthImage | None = None
         if isinstance(inputs, _FrameSet):
             step = self._run_policy(inputs, stage_ms)
             stamp_ns, frame_id = inputs.depth.stamp_ns, inputs.depth.frame_id
             depth = inputs.depth.value
         else:
-            step.zero_reason, step.detail = inputs
+            step = _Step(*inputs, Command())
             stamp_ns, frame_id = now_ns, self.config.frames.base
 
         t_safety = time.perf_counter()
