@@ -88,6 +88,16 @@ class NodeProcess:
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(timeout=10)
 
+    def kill_timed(self) -> tuple[int, int]:
+        """SIGKILL, between two readings of the wall clock (time.time_ns): the kill happened in
+        [before, after]. A pause of the test process there widens the bracket, so a wide one
+        tells the caller the time is not worth using."""
+        before = time.time_ns()
+        os.kill(self.process.pid, signal.SIGKILL)
+        after = time.time_ns()
+        self.process.wait(timeout=10)
+        return before, after
+
     def stop(self) -> int:
         if self.alive():
             self.process.send_signal(signal.SIGINT)
@@ -118,9 +128,17 @@ def ros_run(
 
 @dataclass
 class Received:
-    monotonic_ns: int
+    monotonic_ns: int  # the probe's clock when its callback ran
     data: bytes
+    # The writer's wall clock when it sent the message (the DDS source timestamp): the time a
+    # node acted, which a pause of the test process (a full collection of its large heap in
+    # the whole suite takes 0.3 s) cannot shift as it shifts the callback's time.
+    sent_ns: int
 
+
+# A kill whose wall-clock bracket is wider than this happened at an unknown moment in it (the
+# test process paused there: a full collection of its heap in the whole suite takes 0.3 s).
+KILL_BRACKET_NS = 10_000_000
 
 RESPONSE_DISCOVERY_S = 0.5  # for the server to match a new client's response reader
 
@@ -156,15 +174,22 @@ class Probe:
     def listen(self, topic: str, msg_class: type, qos: Any = 10) -> None:
         self.received.setdefault(topic, [])
 
-        def on_message(data: bytes) -> None:
+        def on_message(data: bytes, info: dict[str, int]) -> None:
+            received = Received(time.monotonic_ns(), data, info["source_timestamp"])
             with self._lock:
-                self.received[topic].append(Received(time.monotonic_ns(), data))
+                self.received[topic].append(received)
 
         self.node.create_subscription(msg_class, topic, on_message, qos, raw=True)
 
     def messages(self, topic: str, since_ns: int = 0) -> list[Received]:
+        """Messages received at or after `since_ns` (time.monotonic_ns) by the probe's clock."""
         with self._lock:
             return [m for m in self.received.get(topic, []) if m.monotonic_ns >= since_ns]
+
+    def sent(self, topic: str, since_wall_ns: int) -> list[Received]:
+        """Messages their writer sent at or after `since_wall_ns` (time.time_ns)."""
+        with self._lock:
+            return [m for m in self.received.get(topic, []) if m.sent_ns >= since_wall_ns]
 
     def publish(self, topic: str, msg_class: type, data: bytes, qos: Any = 10) -> None:
         if topic not in self._publishers:
@@ -199,6 +224,20 @@ class Probe:
         self.node.destroy_node()
         rclpy.shutdown(context=self.context)
         self._thread.join(timeout=5)
+
+
+def sent_twists(probe: Probe, topic: str, since_wall_ns: int) -> list[tuple[int, float, float]]:
+    """(sent_ns, linear.x, angular.z) of the Twists on `topic` sent at or after `since_wall_ns`:
+    the times a node published them, for latencies that the test process's own pauses would
+    otherwise lengthen."""
+    from rl_deploy import codec
+    from rl_deploy.codec.typestore import TWIST
+
+    out = []
+    for message in probe.sent(topic, since_wall_ns):
+        twist = codec.decode(message.data, TWIST)
+        out.append((message.sent_ns, float(twist.linear.x), float(twist.angular.z)))
+    return out
 
 
 def wait_for(condition: Callable[[], Any], timeout_s: float, what: str) -> Any:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import Twist
-from ros_harness import wait_for
+from ros_harness import KILL_BRACKET_NS, sent_twists, wait_for
 from sensor_msgs.msg import Image
 from sim_camera import EVERY_FRAME, CameraBag, headers, image_header, statuses, subscribed
 from trajectory_msgs.msg import JointTrajectory
@@ -128,28 +128,38 @@ def test_policy_zeroes_when_the_perception_process_dies(start_node, probe, camer
     probe.listen(CMD_VEL, Twist)
     start_node("policy_node", [*POLICY_PARAMS, *on_masks(camera_bag)])
     play(start_node, camera_bag)
-    latencies_s = []
-    for trial in range(trials):
+    latencies_s: list[float] = []
+    held_up = 0  # trials whose kill this process could not time (see KILL_BRACKET_NS)
+    while len(latencies_s) < trials and held_up < trials:
+        trial = len(latencies_s)
         started_ns = time.monotonic_ns()
         perception = start_node("perception_node", PERCEPTION_PARAMS)
         wait_for(lambda t0=started_ns: moving(probe, t0), 30, f"motion in trial {trial}")
         time.sleep(0.3 + 0.1 * trial / trials)  # kill at different phases of the control period
-        killed_ns = time.monotonic_ns()
-        perception.kill()
+        killed_ns, bracket_end_ns = perception.kill_timed()
+        # The policy's own send stamps from here: when it sent zero, not when the probe saw it.
         wait_for(
-            lambda t0=killed_ns: any(lin == ang == 0.0 for _, lin, ang in twists(probe, t0)),
+            lambda t0=killed_ns: any(
+                lin == ang == 0.0 for _, lin, ang in sent_twists(probe, CMD_VEL, t0)
+            ),
             2,
             f"a zero command after SIGKILL in trial {trial}",
         )
         time.sleep(0.5 + CAMERA_TIMEOUT_S)
         # From the first zero of the run of zeros that lasts to now: a zero for another reason
         # (a joint message late on a loaded machine) may come and go while the masks are fresh.
-        after = twists(probe, killed_ns)
+        after = sent_twists(probe, CMD_VEL, killed_ns)
         moving_at = [t for t, lin, ang in after if lin != 0.0 or ang != 0.0]
         zeros = [t for t, _, _ in after if not moving_at or t > moving_at[-1]]
         assert zeros and (zeros[-1] - zeros[0]) / 1e9 >= 0.5, "zero until perception is back"
+        if bracket_end_ns - killed_ns > KILL_BRACKET_NS:
+            held_up += 1
+            continue
         latencies_s.append((zeros[0] - killed_ns) / 1e9)
-    print(f"policy zero after perception SIGKILL, {trials} trials: {latencies_s} s")
+    print(
+        f"policy zero after perception SIGKILL, {trials} trials: "
+        f"{[round(x, 3) for x in latencies_s]} s ({held_up} more not timed: held up at the kill)"
+    )
     # Masks stop arriving at the kill; the newest frame set expires CAMERA_TIMEOUT_S after it
     # arrived, and the next control step sends zero.
     assert max(latencies_s) <= CAMERA_TIMEOUT_S + CONTROL_PERIOD_S

@@ -16,8 +16,8 @@ from lifecycle_msgs.msg import State, Transition
 from lifecycle_msgs.srv import ChangeState, GetState
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
-from rclpy.qos import qos_profile_sensor_data
-from ros_harness import wait_for
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from ros_harness import KILL_BRACKET_NS, sent_twists, wait_for
 from sensor_msgs.msg import Image
 from trajectory_msgs.msg import JointTrajectory
 
@@ -150,13 +150,19 @@ def test_target_mask_is_published_while_someone_listens(start_node, probe, bag):
 
 def test_guard_zeroes_within_two_periods_after_policy_sigkill(start_node, probe, bag):
     trials = 10
-    # Best effort: the time measured is the first zero's arrival. A reliable reader holds every
-    # later sample back until a lost one is repaired (seen: one trial at 1.0 s on a busy CI
-    # machine), while the guard repeats its zero at 50 Hz anyway.
-    probe.listen("/cmd_vel", Twist, qos=qos_profile_sensor_data)
+    # Best effort: a reliable reader holds every later sample back until a lost one is repaired
+    # (seen: one trial at 1.0 s on a busy CI machine), while the guard repeats its zero at 50 Hz
+    # anyway. Deep: a pause of this process (0.3 s for a full collection of its heap in the whole
+    # suite) must not let later samples overwrite the first zero, as the sensor profile's five
+    # did (50 Hz).
+    probe.listen(
+        "/cmd_vel", Twist, qos=QoSProfile(depth=100, reliability=ReliabilityPolicy.BEST_EFFORT)
+    )
     start_node("command_guard", GUARD_ARGS)
-    latencies_s = []
-    for trial in range(trials):
+    latencies_s: list[float] = []
+    held_up = 0  # trials whose kill this process could not time (see KILL_BRACKET_NS)
+    while len(latencies_s) < trials and held_up < trials:
+        trial = len(latencies_s)
         started_ns = time.monotonic_ns()
         # A fresh player per trial: a writer that outlived several SIGKILLed best-effort readers
         # (until their DDS leases ran out) sometimes reached none of the next node's camera
@@ -165,18 +171,25 @@ def test_guard_zeroes_within_two_periods_after_policy_sigkill(start_node, probe,
         policy = start_node("policy_node", POLICY_ARGS)
         wait_for(lambda t0=started_ns: moving(probe, t0), 30, f"motion in trial {trial}")
         time.sleep(0.05 + 0.1 * trial / trials)  # kill at different phases of the control period
-        killed_ns = time.monotonic_ns()
-        policy.kill()
+        killed_ns, bracket_end_ns = policy.kill_timed()
+        # When the guard sent its zero (its own stamp), not when this process got round to it.
         zero = wait_for(
             lambda t0=killed_ns: next(
-                (t for t, lin, ang in twists(probe, "/cmd_vel", t0) if lin == ang == 0.0), None
+                (t for t, lin, ang in sent_twists(probe, "/cmd_vel", t0) if lin == ang == 0.0),
+                None,
             ),
             2,
             f"a zero command after SIGKILL in trial {trial}",
         )
-        latencies_s.append((zero - killed_ns) / 1e9)
         player.stop()
-    print(f"guard zero after SIGKILL, {trials} trials: {[round(x, 3) for x in latencies_s]} s")
+        if bracket_end_ns - killed_ns > KILL_BRACKET_NS:
+            held_up += 1
+            continue
+        latencies_s.append((zero - killed_ns) / 1e9)
+    print(
+        f"guard zero after SIGKILL, {trials} trials: {[round(x, 3) for x in latencies_s]} s "
+        f"({held_up} more not timed: this process was held up at the kill)"
+    )
     assert len(latencies_s) == trials
     assert max(latencies_s) < 2 * CONTROL_PERIOD_S
 

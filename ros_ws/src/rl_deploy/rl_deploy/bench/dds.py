@@ -122,9 +122,13 @@ class NodeProcess:
         return self.process.poll() is None
 
     def kill(self) -> int:
-        """SIGKILL; returns when it was sent (time.time_ns)."""
+        """SIGKILL; returns the wall clock (time.time_ns) read just before it was sent.
+
+        os.kill straight after the reading: Popen.send_signal first polls the process, more
+        steps in which this process could be paused while the victim runs on.
+        """
         killed_ns = time.time_ns()
-        self.process.send_signal(signal.SIGKILL)
+        os.kill(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=10)
         return killed_ns
 
@@ -161,6 +165,16 @@ def message_class(msgtype: str) -> Any:
     """rclpy's class for a rosbags type name: sensor_msgs/msg/Image → sensor_msgs.msg.Image."""
     package, _, name = msgtype.split("/")
     return getattr(importlib.import_module(f"{package}.msg"), name)
+
+
+BEST_EFFORT_DEPTH = 100  # samples: over a second of the guard's 50 Hz output
+
+
+@dataclass(frozen=True)
+class _Heard:
+    heard_ns: int  # this process's wall clock when its callback ran
+    sent_ns: int  # the writer's wall clock when it sent the message (DDS source timestamp)
+    data: bytes
 
 
 class RobotSide:
@@ -205,7 +219,7 @@ class RobotSide:
         for topic, msgtype in state.items():
             self._publishers[topic] = self.node.create_publisher(message_class(msgtype), topic, 10)
         self._lock = threading.Lock()
-        self._heard: dict[str, list[tuple[int, bytes]]] = {}
+        self._heard: dict[str, list[_Heard]] = {}
         self.camera_stamps: set[int] = set()
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
@@ -222,27 +236,42 @@ class RobotSide:
         except ExternalShutdownException:
             return
 
-    def listen(self, topic: str, msgtype: str, *, latest_only: bool = False) -> None:
-        """Record every message on `topic` with the time it was heard.
+    def listen(self, topic: str, msgtype: str, *, best_effort: bool = False) -> None:
+        """Record every message on `topic` with the time it was heard and the time it was sent.
 
-        latest_only: best effort, for timing a stream that repeats itself (the guard's 50 Hz
-        output): a reliable reader would hold later samples back until a lost one is repaired.
+        best_effort: for timing a stream that repeats itself (the guard's 50 Hz output): a
+        reliable reader would hold later samples back until a lost one is repaired. Its queue
+        is deep, so that no sample is overwritten while this process is busy elsewhere.
         """
-        from rclpy.qos import qos_profile_sensor_data
+        from rclpy.qos import QoSProfile, ReliabilityPolicy
 
         self._heard.setdefault(topic, [])
 
-        def on_message(data: bytes) -> None:
-            heard_ns = time.time_ns()
+        def on_message(data: bytes, info: Mapping[str, int]) -> None:
+            heard = _Heard(time.time_ns(), info["source_timestamp"], data)
             with self._lock:
-                self._heard[topic].append((heard_ns, data))
+                self._heard[topic].append(heard)
 
-        qos = qos_profile_sensor_data if latest_only else 10
-        self.node.create_subscription(message_class(msgtype), topic, on_message, qos, raw=True)
+        qos: QoSProfile | int = 10
+        if best_effort:
+            qos = QoSProfile(  # type: ignore[no-untyped-call]
+                depth=BEST_EFFORT_DEPTH, reliability=ReliabilityPolicy.BEST_EFFORT
+            )
+        # rclpy hands a two-parameter callback the message info too; its annotation has one.
+        callback: Any = on_message
+        self.node.create_subscription(message_class(msgtype), topic, callback, qos, raw=True)
 
     def heard(self, topic: str, since_ns: int = 0) -> list[tuple[int, bytes]]:
+        """(heard_ns, data) of the messages heard at or after `since_ns` (time.time_ns)."""
         with self._lock:
-            return [(t, data) for t, data in self._heard[topic] if t >= since_ns]
+            return [(m.heard_ns, m.data) for m in self._heard[topic] if m.heard_ns >= since_ns]
+
+    def sent(self, topic: str, since_ns: int = 0) -> list[tuple[int, bytes]]:
+        """(sent_ns, data) of the messages their writer sent at or after `since_ns`: the time
+        a node acted, which no pause of this process (its player thread, a collection of its
+        heap) can move."""
+        with self._lock:
+            return [(m.sent_ns, m.data) for m in self._heard[topic] if m.sent_ns >= since_ns]
 
     def _publish(self, kind: str, _deadline_ns: int, woke_ns: int) -> None:
         if kind == "camera":
