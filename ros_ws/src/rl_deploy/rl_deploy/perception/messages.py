@@ -47,7 +47,11 @@ class DetectionMessages:
         self._quaternion = message_class("geometry_msgs/msg/Quaternion")
 
     def detection_array(self, detections: Detections, stamp_ns: int, frame_id: str) -> Any:
-        """Detection2DArray: one Detection2D per instance, class id as the class name."""
+        """Detection2DArray: one Detection2D per instance, class id as the class name.
+
+        The typed message; the perception step writes its bytes directly
+        (codec.detections.detection2d_array), tested against this.
+        """
         header = make_header(stamp_ns, frame_id)
         empty_pose = self._pose_cov(
             pose=self._pose(

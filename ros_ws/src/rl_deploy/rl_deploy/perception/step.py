@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from rl_deploy import codec
+from rl_deploy.codec.detections import detection2d_array
 from rl_deploy.codec.template import MaskImageEncoder
 from rl_deploy.codec.typestore import CAMERA_INFO, DETECTION2D_ARRAY, IMAGE, LABEL_INFO
 from rl_deploy.depth import DepthImage
@@ -205,10 +206,10 @@ class PerceptionStep:
         size = self.config.mask_size if all(self.config.mask_size) else frame_hw
         masks = self.class_masks(detections, self.target_classes, size)
         topics = self.config.topics
-        array = self._messages.detection_array(detections, stamp_ns, frame_id)
-        outputs = [
-            Output(topics.detections, DETECTION2D_ARRAY, codec.encode(array, DETECTION2D_ARRAY))
-        ]
+        array = detection2d_array(
+            stamp_ns, frame_id, detections.class_names, detections.scores, detections.boxes_xyxy
+        )
+        outputs = [Output(topics.detections, DETECTION2D_ARRAY, array)]
         for name, mask_u8 in masks.items():
             data = self._mask_images.encode(mask_u8, stamp_ns, frame_id)
             outputs.append(Output(self.mask_topics[name], IMAGE, data))
