@@ -76,8 +76,9 @@ def _in_turns(
     the blocks take turns in a rotating order over `rounds`, exposing every method to the same
     drift of background load. Before each block SWITCH_S lets the previous runtime's spinning
     workers go quiet, and one untimed call wakes this method's. `untimed[name](i)` runs just
-    before method `name` is timed on frame i (setting its input up); `inner[name]()` is read
-    just after each timed call (seconds of a part of it). Returns both series per method.
+    before method `name` is timed on frame i, after the pause (writing its input, as a frame
+    that has just arrived is written); `inner[name]()` is read just after each timed call
+    (seconds of a part of it). Returns both series per method.
     """
     untimed, inner = untimed or {}, inner or {}
     for fn in methods.values():
@@ -92,9 +93,9 @@ def _in_turns(
             time.sleep(SWITCH_S)
             methods[name](0)
             for i in range(n_frames):
-                if name in untimed:
-                    untimed[name](i)
                 time.sleep(SETTLE_S)
+                if name in untimed:  # after the pause: on this VM an idle 20 ms leaves caches cold
+                    untimed[name](i)
                 start = time.perf_counter()
                 methods[name](i)
                 times[name].append(time.perf_counter() - start)
@@ -180,9 +181,10 @@ def bench_size(
     # onnxruntime has, so the comparison is between implementations, not thread counts.
     torch.set_num_threads(os.cpu_count() or 1)
 
-    # Every method starts from a frame just written, as one that has just arrived: the step
-    # from CDR bytes copied anew (rclpy hands a raw subscription's callback a fresh copy of
-    # what it received), Ultralytics from a BGR frame copied into its buffer.
+    # Every method starts from a frame written just before it is timed, as one that has just
+    # arrived: the step from CDR bytes copied anew (rclpy copies what it received for a raw
+    # subscription's callback, then calls it), Ultralytics from a BGR frame copied into its
+    # buffer, the networks from their input tensors (above).
     received = [messages[0]]
     bgr_input = bgr[0].copy()
 
