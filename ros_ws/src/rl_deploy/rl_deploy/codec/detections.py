@@ -2,7 +2,8 @@
 
 A frame's detections differ only in a class name, a score and a box; the header, the identity
 pose and the zero covariance of every hypothesis are the same. Building the rosbags message and
-walking its generated serializer cost 0.15 ms for a few detections, writing them 0.03 ms.
+walking its generated serializer cost 0.16 ms a frame in the perception step, writing the
+bytes 0.05 ms.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ _BOX = struct.Struct(f"{_ORDER}5d")  # centre x, y, theta, size x, y
 _ONE = _U32.pack(1)  # each detection has one hypothesis
 # PoseWithCovariance of a 2-D detection: position 0, orientation identity, covariance 0.
 _IDENTITY_POSE = struct.pack(f"{_ORDER}7d", 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0) + bytes(36 * 8)
+_POSE_AND_BOX = _F64.size + len(_IDENTITY_POSE) + _BOX.size  # score, pose, box: float64s
+_PADDING = tuple(bytes(n) for n in range(8))
 
 
 @lru_cache(maxsize=1024)
@@ -70,11 +73,6 @@ def detection2d_array(
     return b"".join(parts)
 
 
-_PADDING = tuple(bytes(n) for n in range(8))
-_POSE_AND_BOX = 8 + len(_IDENTITY_POSE) + _BOX.size  # score, pose, box: whole float64s
-
-
-@lru_cache(maxsize=256)
 def _detection_head(header: bytes, class_id: str, phase: int) -> bytes:
     """A detection's bytes up to its score, for a start `phase` (0 or 4) modulo 8: header,
     padding to 4, one hypothesis, the class id, padding to 8."""
