@@ -140,6 +140,8 @@ class Received:
 # test process paused there: a full collection of its heap in the whole suite takes 0.3 s).
 KILL_BRACKET_NS = 10_000_000
 
+LISTEN_DEPTH = 100  # samples a reader keeps until its callback takes them (reliable)
+
 RESPONSE_DISCOVERY_S = 0.5  # for the server to match a new client's response reader
 
 
@@ -171,7 +173,10 @@ class Probe:
         with contextlib.suppress(ExternalShutdownException):
             self.executor.spin()
 
-    def listen(self, topic: str, msg_class: type, qos: Any = 10) -> None:
+    def listen(self, topic: str, msg_class: type, qos: Any = LISTEN_DEPTH) -> None:
+        """Record every message on `topic`. The default queue is deep: while this process
+        pauses, a short one drops samples (a 50 Hz stream outruns ten in 0.2 s), and a test
+        that reads consecutive samples or the first of a kind would read the wrong ones."""
         self.received.setdefault(topic, [])
 
         def on_message(data: bytes, info: dict[str, int]) -> None:
