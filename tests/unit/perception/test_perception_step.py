@@ -46,12 +46,25 @@ def _camera_info(width: int, height: int) -> bytes:
     return codec.encode(msg, CAMERA_INFO)
 
 
+def mask_images(outputs) -> dict[str, np.ndarray]:
+    """Class name → published mask image, in the order published."""
+    prefix = f"{TOPICS.masks}/"
+    return {
+        o.topic.removeprefix(prefix): codec.image_to_array(codec.decode(o.data, IMAGE))
+        for o in outputs
+        if o.topic.startswith(prefix)
+    }
+
+
 def test_frame_gives_detections_and_one_mask_per_class_with_the_frame_header():
     step = _step()
     frame = _busy_frame()
     outputs = step.feed(TOPICS.rgb, image_cdr(frame, "rgb8", STAMP_NS, "head_camera"), 0)
     by_topic = {o.topic: o for o in outputs}
-    assert set(by_topic) == {TOPICS.detections} | {f"{TOPICS.masks}/{n}" for n in SCENE_CLASSES}
+    # The policy's input, the masks, leave first.
+    assert [o.topic for o in outputs] == [f"{TOPICS.masks}/{n}" for n in SCENE_CLASSES] + [
+        TOPICS.detections
+    ]
     expected = shipped_runner().detect(frame)
     array = codec.decode(by_topic[TOPICS.detections].data, DETECTION2D_ARRAY)
     assert codec.stamp_to_ns(array.header.stamp) == STAMP_NS
@@ -95,8 +108,8 @@ def test_mono_frames_are_detected_on_without_error():
 def test_default_masks_are_at_camera_resolution():
     step = PerceptionStep(PerceptionConfig(target_classes=("cup",)), runner=shipped_runner())
     outputs = step.feed(TOPICS.rgb, image_cdr(_busy_frame(), "rgb8", STAMP_NS), 0)
-    mask = codec.decode(outputs[1].data, IMAGE)
-    assert outputs[1].topic == f"{TOPICS.masks}/cup"
+    mask = codec.decode(outputs[0].data, IMAGE)
+    assert outputs[0].topic == f"{TOPICS.masks}/cup"
     assert (mask.height, mask.width) == (480, 640)
 
 
@@ -125,9 +138,9 @@ def test_black_frame_publishes_empty_results():
     step = _step()
     black = np.zeros((480, 640, 3), np.uint8)
     outputs = step.feed(TOPICS.rgb, image_cdr(black, "rgb8", STAMP_NS), 0)
-    array = codec.decode(outputs[0].data, DETECTION2D_ARRAY)
+    array = codec.decode(outputs[-1].data, DETECTION2D_ARRAY)
     assert len(array.detections) == 0
-    assert all(not codec.image_to_array(codec.decode(o.data, IMAGE)).any() for o in outputs[1:])
+    assert all(not codec.image_to_array(codec.decode(o.data, IMAGE)).any() for o in outputs[:-1])
 
 
 def test_label_info_carries_the_class_map():
@@ -164,8 +177,10 @@ def test_depth_filtering_uses_the_paired_depth_frame():
     filtered = step.feed(TOPICS.rgb, image_cdr(frame, "rgb8", STAMP_NS), 0)
     unfiltered = class_masks(detections, SCENE_CLASSES)
     total_filtered = total_unfiltered = 0
-    for output, name in zip(filtered[1:], SCENE_CLASSES, strict=True):
-        mask = codec.image_to_array(codec.decode(output.data, IMAGE)) > 0
+    published = mask_images(filtered)
+    assert list(published) == list(SCENE_CLASSES)
+    for name, image in published.items():
+        mask = image > 0
         assert not (mask & ~unfiltered[name].astype(bool)).any()
         total_filtered += int(mask.sum())
         total_unfiltered += int(unfiltered[name].sum())
@@ -174,9 +189,7 @@ def test_depth_filtering_uses_the_paired_depth_frame():
     late = _step(depth_tolerance_m=0.3, mask_size=(0, 0))
     late.feed(TOPICS.depth, depth_cdr, 0)
     outputs = late.feed(TOPICS.rgb, image_cdr(frame, "rgb8", STAMP_NS + 10**9), 0)
-    total_late = sum(
-        int((codec.image_to_array(codec.decode(o.data, IMAGE)) > 0).sum()) for o in outputs[1:]
-    )
+    total_late = sum(int((image > 0).sum()) for image in mask_images(outputs).values())
     assert total_late == total_unfiltered
 
 
@@ -185,10 +198,10 @@ def test_direct_calls_match_the_published_masks():
     frame = _busy_frame()
     outputs = step.feed(TOPICS.rgb, image_cdr(frame, "rgb8", STAMP_NS), 0)
     masks = step.class_masks(step.detect(frame, None), SCENE_CLASSES, (120, 160))
-    for output, name in zip(outputs[1:], SCENE_CLASSES, strict=True):
-        np.testing.assert_array_equal(
-            codec.image_to_array(codec.decode(output.data, IMAGE)), masks[name] * 255
-        )
+    published = mask_images(outputs)
+    assert list(published) == list(SCENE_CLASSES)
+    for name, image in published.items():
+        np.testing.assert_array_equal(image, masks[name] * 255)
 
 
 def test_configuration_errors_name_the_bad_value():

@@ -157,7 +157,7 @@ class PerceptionStep:
     # ---------------------------------------------------------------- CDR in, CDR out
 
     def feed(self, topic: str, data: bytes | memoryview, now_ns: int) -> list[Output]:
-        """Take one message; an RGB frame returns the detections and masks to publish.
+        """Take one message; an RGB frame returns its masks, then detections, to publish.
 
         Never raises on bad input: the frame is dropped, counted and logged (rate-limited).
         """
@@ -206,13 +206,17 @@ class PerceptionStep:
         size = self.config.mask_size if all(self.config.mask_size) else frame_hw
         masks = self.class_masks(detections, self.target_classes, size)
         topics = self.config.topics
+        # The masks first, the policy's input: a host publishes in this order.
+        outputs = [
+            Output(
+                self.mask_topics[name], IMAGE, self._mask_images.encode(mask, stamp_ns, frame_id)
+            )
+            for name, mask in masks.items()
+        ]
         array = detection2d_array(
             stamp_ns, frame_id, detections.class_names, detections.scores, detections.boxes_xyxy
         )
-        outputs = [Output(topics.detections, DETECTION2D_ARRAY, array)]
-        for name, mask_u8 in masks.items():
-            data = self._mask_images.encode(mask_u8, stamp_ns, frame_id)
-            outputs.append(Output(self.mask_topics[name], IMAGE, data))
+        outputs.append(Output(topics.detections, DETECTION2D_ARRAY, array))
         if self.config.overlay:
             overlay = overlay_image(rgb, detections, stamp_ns, frame_id)
             outputs.append(Output(topics.overlay, IMAGE, codec.encode(overlay, IMAGE)))
