@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import math
 import time
 from pathlib import Path
@@ -29,6 +30,9 @@ from rl_deploy.replay.synthetic import SyntheticBagSpec, write_synthetic_bag
 pytestmark = pytest.mark.integration
 
 CONTROL_PERIOD_S = 0.1  # models/example_reach.yaml: control_rate_hz 10
+GUARD_PERIOD_S = 0.02  # config/command_guard.yaml: period_s
+STALLED_S = 2.5 * GUARD_PERIOD_S  # a longer gap in the guard's output: its process was not run
+MAX_UNTIMED = 3  # trials a SIGKILL test may re-run because the machine, not the node, was slow
 LIMITS = {"linear": 0.5, "angular": 1.5}  # config/robots/diff_drive_arm.yaml
 DEPTH = "/camera/depth/image_raw"
 POLICY_ARGS = ["--params-file", "config/policy_node.yaml"]
@@ -160,8 +164,8 @@ def test_guard_zeroes_within_two_periods_after_policy_sigkill(start_node, probe,
     )
     start_node("command_guard", GUARD_ARGS)
     latencies_s: list[float] = []
-    held_up = 0  # trials whose kill this process could not time (see KILL_BRACKET_NS)
-    while len(latencies_s) < trials and held_up < trials:
+    untimed: list[str] = []  # trials that measured the machine, not the guard (at most MAX_UNTIMED)
+    while len(latencies_s) < trials and len(untimed) < MAX_UNTIMED:
         trial = len(latencies_s)
         started_ns = time.monotonic_ns()
         # A fresh player per trial: a writer that outlived several SIGKILLed best-effort readers
@@ -182,15 +186,21 @@ def test_guard_zeroes_within_two_periods_after_policy_sigkill(start_node, probe,
             f"a zero command after SIGKILL in trial {trial}",
         )
         player.stop()
+        # The guard sends every GUARD_PERIOD_S: a longer silence in its own send stamps means its
+        # process was not running (the VM's other work), which no code of the guard can beat.
+        sent = [t for t, _, _ in sent_twists(probe, "/cmd_vel", killed_ns - 100 * MS) if t <= zero]
+        silence_s = max((b - a for a, b in itertools.pairwise(sent)), default=0) / 1e9
         if bracket_end_ns - killed_ns > KILL_BRACKET_NS:
-            held_up += 1
-            continue
-        latencies_s.append((zero - killed_ns) / 1e9)
+            untimed.append("this process held up at the kill")
+        elif silence_s > STALLED_S:
+            untimed.append(f"the guard silent {silence_s:.3f} s, {(zero - killed_ns) / 1e9:.3f} s")
+        else:
+            latencies_s.append((zero - killed_ns) / 1e9)
     print(
-        f"guard zero after SIGKILL, {trials} trials: {[round(x, 3) for x in latencies_s]} s "
-        f"({held_up} more not timed: this process was held up at the kill)"
+        f"guard zero after SIGKILL, {trials} trials: {[round(x, 3) for x in latencies_s]} s; "
+        f"not timed: {untimed}"
     )
-    assert len(latencies_s) == trials
+    assert len(latencies_s) == trials, untimed
     assert max(latencies_s) < 2 * CONTROL_PERIOD_S
 
 
