@@ -18,7 +18,7 @@ from lifecycle_msgs.srv import ChangeState, GetState
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
-from ros_harness import KILL_BRACKET_NS, sent_twists, wait_for
+from ros_harness import KILL_BRACKET_NS, MAX_UNTIMED, sent_twists, wait_for
 from sensor_msgs.msg import Image
 from trajectory_msgs.msg import JointTrajectory
 
@@ -32,7 +32,6 @@ pytestmark = pytest.mark.integration
 CONTROL_PERIOD_S = 0.1  # models/example_reach.yaml: control_rate_hz 10
 GUARD_PERIOD_S = 0.02  # config/command_guard.yaml: period_s
 STALLED_S = 2.5 * GUARD_PERIOD_S  # a longer gap in the guard's output: its process was not run
-MAX_UNTIMED = 3  # trials a SIGKILL test may re-run because the machine, not the node, was slow
 LIMITS = {"linear": 0.5, "angular": 1.5}  # config/robots/diff_drive_arm.yaml
 DEPTH = "/camera/depth/image_raw"
 POLICY_ARGS = ["--params-file", "config/policy_node.yaml"]
