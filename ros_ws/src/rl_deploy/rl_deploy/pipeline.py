@@ -121,6 +121,17 @@ class _FrameSet:
     pose: Pose2D
 
 
+def load_policy(config: PipelineConfig) -> Policy:
+    """The card's policy on the config's providers and threads, its model checked against any
+    pinned sha256."""
+    return Policy.load(
+        config.resolve(config.policy.card),
+        providers=config.policy.providers,
+        intra_op_threads=config.policy.intra_op_threads or None,
+        expected_sha256=config.policy.sha256 or None,
+    )
+
+
 class Pipeline:
     """Matches inputs, builds the observation, runs the policy and makes the command safe."""
 
@@ -174,12 +185,8 @@ class Pipeline:
     @classmethod
     def from_config(cls, config: PipelineConfig) -> Pipeline:
         """Load the card, its model and the robot profile; any problem is one clear error."""
-        policy = Policy.load(
-            config.resolve(config.policy.card),
-            providers=config.policy.providers,
-            expected_sha256=config.policy.sha256 or None,
-        )
-        return cls(config, policy, load_robot_limits(config.resolve(config.robot_profile)))
+        limits = load_robot_limits(config.resolve(config.robot_profile))
+        return cls(config, load_policy(config), limits)
 
     def _needed_classes(self) -> tuple[str, ...]:
         """The target class and every class a mask input of the card asks for."""

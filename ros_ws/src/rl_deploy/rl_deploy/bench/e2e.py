@@ -27,8 +27,7 @@ from rl_deploy.config import PipelineConfig
 from rl_deploy.io import Output
 from rl_deploy.perception.letterbox import LetterboxBuffer
 from rl_deploy.perception.runner import YoloSegRunner
-from rl_deploy.pipeline import Pipeline
-from rl_deploy.policy import Policy
+from rl_deploy.pipeline import Pipeline, load_policy
 from rl_deploy.replay.synthetic import SyntheticBagSpec
 from rl_deploy.safety import load_robot_limits
 
@@ -96,7 +95,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="policy_node's ros.qos.camera for the DDS run (e.g. sensor_data:1, reliable:5)",
     )
     parser.add_argument(
-        "--threads", type=int, default=0, help="ONNX Runtime intra-op threads; 0: its default"
+        "--threads",
+        type=int,
+        default=0,
+        help="the detector's ONNX Runtime intra-op threads; 0: its default (the policy's: "
+        "policy.intra_op_threads in the config)",
     )
     parser.add_argument(
         "--camera-hz",
@@ -120,7 +123,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     # The direct steps run with diagnostics at the file's period, as deployed; the timed and
     # the DDS runs publish them every tick instead (they carry the tick's time).
     configured = bench_config(args.config, args.masks, diagnostics_every_tick=False)
-    if args.threads:  # the node gets the detector's; its policy runs on onnxruntime's default
+    if args.threads:  # the node gets them too
         detector = dataclasses.replace(configured.detector, intra_op_threads=args.threads)
         configured = dataclasses.replace(configured, detector=detector)
     config = dataclasses.replace(configured, diagnostics_period_s=DIAGNOSTICS_EVERY_TICK_S)
@@ -128,11 +131,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     on_rgb = config.masks.source == "detector"
     world = SyntheticWorld(spec, config.topics, rgb=on_rgb, detector_scenes=on_rgb)
     publish_mask = args.target_mask == "on"
-    direct_pipeline, networks = build_pipeline(configured, args.threads, publish_mask)
+    direct_pipeline, networks = build_pipeline(configured, publish_mask)
     runner = networks.detector_runner
     bare = BareDetector(runner) if runner is not None else None
     direct = measure_direct(direct_pipeline, networks, world, args.frames, bare)
-    pipeline, _ = build_pipeline(config, args.threads, publish_mask)
+    pipeline, _ = build_pipeline(config, publish_mask)
     realtime = measure_realtime(pipeline, world, args.seconds)
     with cpu_load(args.load_workers) as workers:
         loaded = measure_realtime(pipeline, world, args.seconds)
@@ -144,7 +147,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "masks": config.masks.source,
         "camera": f"{args.width}x{args.height} @ {spec.camera_hz:g} Hz",
         "provider": pipeline.policy.runner.provider,
-        "intra_op_threads": args.threads or "onnxruntime default",
+        "intra_op_threads": {
+            "detector": args.threads or "onnxruntime default",
+            "policy": config.policy.intra_op_threads or "onnxruntime default",
+        },
         "target_mask_published": publish_mask,
         "in_process_direct": direct,
         "in_process_realtime": realtime,
@@ -201,16 +207,11 @@ def bench_config(
 
 
 def build_pipeline(
-    config: PipelineConfig, threads: int = 0, publish_target_mask: bool = True
+    config: PipelineConfig, publish_target_mask: bool = True
 ) -> tuple[Pipeline, TimedNetworks]:
     """Pipeline.from_config, with the policy's and the detector's sessions timed: the time
     outside them (feed checks included) is the stack's own."""
-    policy = Policy.load(
-        config.resolve(config.policy.card),
-        providers=config.policy.providers,
-        expected_sha256=config.policy.sha256 or None,
-        intra_op_threads=threads or None,
-    )
+    policy = load_policy(config)
     timed_policy = TimedSession(policy.runner.session)
     policy.runner.session = timed_policy
     detector, timed_detector = None, None

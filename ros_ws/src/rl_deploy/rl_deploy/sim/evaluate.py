@@ -69,7 +69,7 @@ def default_config(base_dir: str = "") -> PipelineConfig:
 def run_in_process(run: SimRun, scene: SceneSpec) -> list[Any]:
     """Modes gt and stack: host and pipeline in this process."""
     from rl_deploy.perception.runner import YoloSegRunner
-    from rl_deploy.policy import Policy
+    from rl_deploy.pipeline import load_policy
     from rl_deploy.safety import load_robot_limits
     from rl_deploy.sim.closed_loop import ClosedLoop, EpisodeRecorder, episode_seeds
     from rl_deploy.sim.host import HostOptions, MujocoSimHost
@@ -85,11 +85,7 @@ def run_in_process(run: SimRun, scene: SceneSpec) -> list[Any]:
         depth_noise_std_m=run.depth_noise_std_m,
         camera_pitch_offset_rad=run.camera_tilt_rad,
     )
-    policy = Policy.load(
-        config.resolve(config.policy.card),
-        providers=config.policy.providers,
-        expected_sha256=config.policy.sha256 or None,
-    )
+    policy = load_policy(config)
     limits = load_robot_limits(config.resolve(config.robot_profile))
     host = MujocoSimHost(scene, options)
     recorder = EpisodeRecorder(run.out_dir / "bags") if run.record and run.out_dir else None
