@@ -38,7 +38,7 @@ def test_ros_params_file_is_accepted(tmp_path: Path):
         ({"masks": {"class_ids": [1, 2]}}, r"same length"),
         ({"masks": {"class_ids": [1, "a"]}}, r"masks.class_ids must be a list of int"),
         ({"cmd_vel_stamped": "yes"}, r"cmd_vel_stamped must be true or false"),
-        ({"policy": {"intra_op_threads": -1}}, r"policy.intra_op_threads must be >= 0, got -1"),
+        ({"policy": {"intra_op_threads": -2}}, r"policy.intra_op_threads must be >= -1, got -2"),
     ],
 )
 def test_bad_values_name_the_key(values, message):

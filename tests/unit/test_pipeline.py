@@ -195,13 +195,19 @@ def test_unknown_target_class_is_refused(repo: Path):
         Pipeline.from_config(config)
 
 
-@pytest.mark.parametrize(("threads", "expected"), [(None, 1), (2, 2), (0, 0)])
-def test_policy_session_runs_on_the_configured_threads(repo: Path, threads, expected):
-    # One by default: worker threads would spin after each step on the detector's cores.
-    values = {} if threads is None else {"policy": {"intra_op_threads": threads}}
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ({}, 0),  # segmentation masks: nothing else in the tick, onnxruntime's default (0)
+        ({"masks": {"source": "detector"}}, 1),  # no workers spinning beside the detector's run
+        ({"masks": {"source": "detector"}, "policy": {"intra_op_threads": 0}}, 0),
+        ({"policy": {"intra_op_threads": 2}}, 2),
+    ],
+)
+def test_policy_session_threads_follow_the_mask_source(repo: Path, values, expected):
     pipeline = Pipeline.from_config(PipelineConfig.from_mapping(values, base_dir=repo))
     options = pipeline.policy.runner.session.get_session_options()
-    assert options.intra_op_num_threads == expected  # 0: onnxruntime's default
+    assert options.intra_op_num_threads == expected
 
 
 def test_masks_from_a_perception_node_topic(repo: Path):

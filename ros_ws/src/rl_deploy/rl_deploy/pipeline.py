@@ -127,9 +127,17 @@ def load_policy(config: PipelineConfig) -> Policy:
     return Policy.load(
         config.resolve(config.policy.card),
         providers=config.policy.providers,
-        intra_op_threads=config.policy.intra_op_threads or None,
+        intra_op_threads=policy_threads(config),
         expected_sha256=config.policy.sha256 or None,
     )
+
+
+def policy_threads(config: PipelineConfig) -> int | None:
+    """policy.intra_op_threads resolved: a count, or None for onnxruntime's default."""
+    threads = config.policy.intra_op_threads
+    if threads == -1:  # measured: see PolicyConfig.intra_op_threads
+        return 1 if config.masks.source == "detector" else None
+    return threads or None
 
 
 class Pipeline:

@@ -7,8 +7,7 @@ rate runs `Pipeline.tick` and publishes what it returns.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
-from dataclasses import replace
+from collections.abc import Callable
 from typing import Any
 
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
@@ -18,7 +17,7 @@ from rl_deploy.errors import RlDeployError
 from rl_deploy.io import Output
 from rl_deploy.pipeline import Pipeline
 from rl_deploy_ros import host
-from rl_deploy_ros.params import ParamValue, core_mapping, policy_specs
+from rl_deploy_ros.params import core_mapping, policy_specs
 
 SPECS = policy_specs()
 
@@ -31,20 +30,9 @@ def build_config(values: dict[str, Any]) -> PipelineConfig:
 
 
 class PolicyNode(LifecycleNode):
-    def __init__(
-        self,
-        name: str = "policy_node",
-        defaults: Mapping[str, ParamValue] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        """`defaults`: the host's own defaults for some parameters (a params file still wins)."""
+    def __init__(self, name: str = "policy_node", **kwargs: Any) -> None:
         super().__init__(name, **kwargs)
-        defaults = defaults or {}
-        unknown = set(defaults) - {spec.name for spec in SPECS}
-        if unknown:
-            raise ValueError(f"defaults for parameters policy_node lacks: {sorted(unknown)}")
-        self._specs = [replace(s, default=defaults.get(s.name, s.default)) for s in SPECS]
-        host.declare(self, self._specs, build_config)
+        host.declare(self, SPECS, build_config)
         self.pipeline: Pipeline | None = None
         # stack_node: topics another node of this process feeds directly (no DDS subscription).
         self.direct_topics: Callable[[], set[str]] = set
@@ -60,7 +48,7 @@ class PolicyNode(LifecycleNode):
 
     @host.logged
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
-        values = host.values(self, self._specs)
+        values = host.values(self, SPECS)
         try:
             self._config = build_config(values)
             self.pipeline = Pipeline.from_config(self._config)

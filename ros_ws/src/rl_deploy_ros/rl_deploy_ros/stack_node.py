@@ -33,14 +33,8 @@ def connect(perception: PerceptionNode, policy: PolicyNode) -> None:
     perception.listeners.append(forward)
 
 
-# The policy's session keeps onnxruntime's worker threads here: beside the perception thread, a
-# single-threaded one (policy_node's default) ticked at 6-9.6 Hz instead of 10 (four runs of
-# the stack's integration test; 10 Hz in four with the workers).
-STACK_POLICY_DEFAULTS = {"policy.intra_op_threads": 0}
-
-
 def make_stack() -> list[LifecycleNode]:
-    perception, policy = PerceptionNode(), PolicyNode(defaults=STACK_POLICY_DEFAULTS)
+    perception, policy = PerceptionNode(), PolicyNode()
     connect(perception, policy)
     # Perception starts first, so the policy knows which masks it will be handed.
     return [perception, policy]

@@ -27,7 +27,7 @@ from rl_deploy.config import PipelineConfig
 from rl_deploy.io import Output
 from rl_deploy.perception.letterbox import LetterboxBuffer
 from rl_deploy.perception.runner import YoloSegRunner
-from rl_deploy.pipeline import Pipeline, load_policy
+from rl_deploy.pipeline import Pipeline, load_policy, policy_threads
 from rl_deploy.replay.synthetic import SyntheticBagSpec
 from rl_deploy.safety import load_robot_limits
 
@@ -149,7 +149,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "provider": pipeline.policy.runner.provider,
         "intra_op_threads": {
             "detector": args.threads or "onnxruntime default",
-            "policy": config.policy.intra_op_threads or "onnxruntime default",
+            "policy": policy_threads(config) or "onnxruntime default",
         },
         "target_mask_published": publish_mask,
         "in_process_direct": direct,
