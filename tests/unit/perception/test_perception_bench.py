@@ -1,11 +1,14 @@
-"""`rl-deploy bench perception` on a short run: every figure present, parity with Ultralytics."""
+"""`rl-deploy bench perception` on a short run: every figure present, parity with Ultralytics;
+`bench perception-paired`, in a process of its own."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
-from perception_helpers import SHIPPED_ONNX, SHIPPED_PT
+from perception_helpers import POLICY_ONNX, SHIPPED_ONNX, SHIPPED_PT
 
 from rl_deploy.bench.perception import bench_perception_main, camera_imgsz
 
@@ -62,3 +65,46 @@ def test_short_run_reports_every_figure(tmp_path, capsys):
     assert 0 < result["step_around_run_ms"] < result["step_ms"]
     assert result["step_over_own_run"] > 1
     assert SHIPPED_PT.with_suffix(".onnx") == SHIPPED_ONNX and SHIPPED_ONNX.is_file()
+
+
+def test_paired_run_pairs_each_frame_with_the_bare_export(tmp_path):
+    # In a process of its own: the shared thread pool it sets up would refuse every later
+    # session with a pool of its own in this one.
+    argv = ["bench", "perception-paired", "--imgsz", "320", "--frames", "3", "--rounds", "2"]
+    argv += ["--onnx", str(SHIPPED_ONNX), "--cache", str(tmp_path), "--no-machine"]
+    done = subprocess.run(
+        [sys.executable, "-m", "rl_deploy.cli", *argv],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    (result,) = report["results"]
+    assert result["imgsz"] == 320 and result["input_hw"] == [256, 320]
+    assert result["pairs"] == 3 * 2
+    assert result["provider"] == "CPUExecutionProvider"
+    assert result["step_ms"] > 0 and result["ort_run_ms"] > 0
+    assert result["step_over_ort_run"] > 0
+    check = report["targets"]["step_over_ort_run_320"]
+    assert check["limit"] == 1.10 and check["met"] == (result["step_over_ort_run"] <= 1.10)
+
+
+def test_sessions_on_the_shared_pool_refuse_a_pool_of_their_own():
+    code = (
+        "import onnxruntime as ort\n"
+        "from rl_deploy.perception.model import session_options, share_thread_pool\n"
+        f"path = {str(POLICY_ONNX)!r}\n"
+        "share_thread_pool()\n"
+        "ort.InferenceSession(path, session_options(), providers=['CPUExecutionProvider'])\n"
+        "try:\n"
+        "    ort.InferenceSession(path, providers=['CPUExecutionProvider'])\n"
+        "except Exception as err:\n"
+        "    print('refused:', err)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "refused:" in done.stdout and "use_per_session_threads" in done.stdout

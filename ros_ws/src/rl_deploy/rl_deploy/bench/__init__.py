@@ -30,6 +30,10 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "faults": ("rl_deploy.bench.faults", "fault injection trials: time to a zero command"),
     "fuzz": ("rl_deploy.bench.fuzz", "random and corrupted inputs for N seconds"),
     "soak": ("rl_deploy.bench.soak", "long accelerated run: RSS growth and latency drift"),
+    "perception-paired": (
+        "rl_deploy.bench.perception_paired",
+        "detector step vs its bare export frame by frame, on one shared thread pool",
+    ),
 }
 # Benchmarks with their own command line, which write their JSON to `--out FILE`:
 # name → (module, function, help).

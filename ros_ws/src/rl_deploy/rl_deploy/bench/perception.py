@@ -55,7 +55,7 @@ SETTLE_S = 0.02  # pause before each timed call, about a camera period's idle ti
 SWITCH_S = 0.3
 
 
-def _stats(times_s: list[float]) -> tuple[float, float]:
+def median_p90(times_s: list[float]) -> tuple[float, float]:
     ms = np.asarray(times_s) * 1000.0
     return round(float(np.median(ms)), 3), round(float(np.percentile(ms, 90)), 3)
 
@@ -104,7 +104,7 @@ def _in_turns(
     return times, parts
 
 
-def _onnx_for(weights: Path, shipped: Path, imgsz_hw: tuple[int, int], cache: Path) -> Path:
+def onnx_for_size(weights: Path, shipped: Path, imgsz_hw: tuple[int, int], cache: Path) -> Path:
     """Our camera-aspect ONNX for this size: the shipped file when it fits, else exported once."""
     if shipped.is_file():
         session = ort.InferenceSession(str(shipped), providers=["CPUExecutionProvider"])
@@ -137,7 +137,7 @@ def bench_size(
 ) -> dict[str, Any]:
     """Every figure of one image size, measured on the same frames."""
     imgsz_hw = camera_imgsz(long_side)
-    ours_path = _onnx_for(weights, shipped, imgsz_hw, cache)
+    ours_path = onnx_for_size(weights, shipped, imgsz_hw, cache)
     config = PerceptionConfig(
         detector=DetectorConfig(model=str(ours_path), providers=providers),
         mask_size=POLICY_MASK_HW,
@@ -226,7 +226,7 @@ def bench_size(
     vs_file = export.verify(runner, same_file, frames)
     result: dict[str, Any] = {"imgsz": long_side, "input_hw": list(imgsz_hw)}
     for name, times in timings.items():
-        result[f"{name}_ms"], result[f"{name}_p90_ms"] = _stats(times)
+        result[f"{name}_ms"], result[f"{name}_p90_ms"] = median_p90(times)
     result |= {
         "mask_iou": round(vs_pt.mask_iou, 4),
         "box_iou": round(vs_pt.box_iou, 4),

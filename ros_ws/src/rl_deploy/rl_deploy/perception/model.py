@@ -223,6 +223,36 @@ def load_model(path: str | Path, expected_sha256: str = "") -> onnx.ModelProto:
     return model
 
 
+@dataclass
+class _Threads:
+    shared_pool: bool = False  # set by share_thread_pool
+
+
+_THREADS = _Threads()
+
+
+def share_thread_pool() -> None:
+    """Open every later session of this module on one process-wide onnxruntime thread pool.
+
+    For measurements that alternate two sessions call by call: both then run on the same
+    workers, neither beside the other's idle ones spinning. onnxruntime then refuses any
+    session with a pool of its own in this process (Ultralytics' included).
+    """
+    if not _THREADS.shared_pool:
+        ort.capi._pybind_state.set_global_thread_pool_sizes(0, 0)  # onnxruntime's defaults
+        _THREADS.shared_pool = True
+
+
+def session_options(intra_op_threads: int = 0) -> ort.SessionOptions:
+    """Options for a session of this process: its own pool, or the shared one."""
+    options = ort.SessionOptions()
+    if _THREADS.shared_pool:
+        options.use_per_session_threads = False
+    else:
+        options.intra_op_num_threads = intra_op_threads  # 0: onnxruntime's default (cores)
+    return options
+
+
 def open_session(
     model: onnx.ModelProto,
     path: str | Path,
@@ -234,8 +264,7 @@ def open_session(
 ) -> ort.InferenceSession:
     """An InferenceSession of `model` (read from `path`) on the best available requested
     provider (logged)."""
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = intra_op_threads  # 0: onnxruntime's default (physical cores)
+    options = session_options(intra_op_threads)
     try:
         session = ort.InferenceSession(
             model.SerializeToString(),

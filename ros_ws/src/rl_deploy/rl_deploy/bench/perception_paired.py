@@ -1,0 +1,150 @@
+"""`rl-deploy bench perception-paired`: the detector step against the bare export, frame by frame.
+
+`bench perception` times the step and the export in blocks seconds apart (one session's idle
+workers spin on after its run and would take the cores from the other's next one), and the run
+inside each step in the same call, whose ratio counts the composed graph's conversion and filter
+as network. Here both sessions share one process-wide onnxruntime thread pool, so neither runs
+beside the other's spinning workers, and they take turns frame by frame: the figure is each
+frame's step over the bare export's run on that frame. onnxruntime allows no session with its
+own pool beside a shared one, so this runs without Ultralytics, in a process of its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import onnxruntime as ort
+
+from rl_deploy import codec
+from rl_deploy.bench.measure import target
+from rl_deploy.bench.perception import (
+    POLICY_MASK_HW,
+    SETTLE_S,
+    SWITCH_S,
+    camera_imgsz,
+    median_p90,
+    onnx_for_size,
+)
+from rl_deploy.codec.typestore import IMAGE
+from rl_deploy.perception.letterbox import LetterboxBuffer
+from rl_deploy.perception.model import session_options, share_thread_pool
+from rl_deploy.perception.runner import DetectorConfig
+from rl_deploy.perception.step import PerceptionConfig, PerceptionStep
+from rl_deploy.tools import detector_export as export
+
+STEP_TARGET = 1.10  # the detector issue's: the step within 10 % of session.run alone
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--weights", type=Path, default=Path("models/detector/detector.pt"))
+    parser.add_argument("--onnx", type=Path, default=Path("models/detector/detector.onnx"))
+    parser.add_argument("--imgsz", type=int, nargs="+", default=[320, 640], help="long sides")
+    parser.add_argument("--frames", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=25, help="passes over the frames")
+    parser.add_argument("--providers", nargs="+", default=["CPUExecutionProvider"])
+    parser.add_argument(
+        "--cache", type=Path, default=Path("out/bench"), help="exported models (other sizes)"
+    )
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    args.cache.mkdir(parents=True, exist_ok=True)
+    # Models first: exporting another size runs Ultralytics, whose sessions need their own pool.
+    models = {
+        size: onnx_for_size(args.weights, args.onnx, camera_imgsz(size), args.cache)
+        for size in args.imgsz
+    }
+    share_thread_pool()
+    frames = export.sample_frames(args.frames)
+    results = [
+        measure_size(path, size, frames, args.rounds, tuple(args.providers))
+        for size, path in models.items()
+    ]
+    return {
+        "benchmark": "perception-paired",
+        "frame_hw": list(export.CAMERA_HW),
+        "frames": args.frames,
+        "rounds": args.rounds,
+        "results": results,
+        "targets": {
+            f"step_over_ort_run_{r['imgsz']}": target(
+                r["step_over_ort_run"], STEP_TARGET, at_least=False
+            )
+            for r in results
+        },
+    }
+
+
+def measure_size(
+    path: Path,
+    long_side: int,
+    frames: list[npt.NDArray[np.uint8]],
+    rounds: int,
+    providers: tuple[str, ...],
+) -> dict[str, Any]:
+    """Step and bare export in turns on each frame: their times, and per-frame ratios."""
+    config = PerceptionConfig(
+        detector=DetectorConfig(model=str(path), providers=providers), mask_size=POLICY_MASK_HW
+    )
+    step = PerceptionStep(config)
+    runner = step.runner
+    bare = ort.InferenceSession(
+        str(path), session_options(), providers=runner.session.get_providers()
+    )
+    letterbox, tensors = LetterboxBuffer(), []
+    for frame in frames:
+        letterbox.fill(frame, runner.geometry(frame.shape[:2]))
+        tensors.append(letterbox.tensor.copy())
+    messages = [
+        codec.encode(codec.array_to_image(f, "rgb8", i * 33_000_000, "camera"), IMAGE)
+        for i, f in enumerate(frames)
+    ]
+    bare_input = np.empty_like(tensors[0])
+    feeds, outputs = {runner.info.input_name: bare_input}, list(runner.info.output_names)
+    received = [messages[0]]
+
+    def run_step() -> None:
+        step.feed(config.topics.rgb, received[0], 0)
+
+    def run_bare() -> None:
+        bare.run(outputs, feeds)
+
+    def write(index: int) -> None:  # each starts from an input written just before, as it lands
+        received[0] = bytes(memoryview(messages[index]))
+        np.copyto(bare_input, tensors[index])
+
+    for index in range(min(len(frames), 5)):  # warm-up, both
+        write(index)
+        run_bare()
+        run_step()
+    time.sleep(SWITCH_S)
+    step_s, bare_s = [], []
+    for turn in range(rounds * len(frames)):
+        index = turn % len(frames)
+        pair: dict[str, float] = {}
+        order = (("bare", run_bare), ("step", run_step))
+        for name, method in order if turn % 2 == 0 else order[::-1]:
+            time.sleep(SETTLE_S)
+            write(index)
+            start = time.perf_counter()
+            method()
+            pair[name] = time.perf_counter() - start
+        step_s.append(pair["step"])
+        bare_s.append(pair["bare"])
+    steps, bares = np.asarray(step_s), np.asarray(bare_s)
+    result: dict[str, Any] = {"imgsz": long_side, "input_hw": list(runner.info.imgsz)}
+    result["step_ms"], result["step_p90_ms"] = median_p90(step_s)
+    result["ort_run_ms"], result["ort_run_p90_ms"] = median_p90(bare_s)
+    result |= {
+        "step_over_ort_run": round(float(np.median(steps / bares)), 3),
+        "step_around_ort_run_ms": round(float(np.median(steps - bares)) * 1e3, 3),
+        "pairs": len(step_s),
+        "provider": runner.provider,
+        "model": str(path),
+    }
+    return result
