@@ -289,18 +289,23 @@ def _machine() -> dict[str, Any]:
     }
 
 
+def add_detector_arguments(parser: argparse.ArgumentParser, rounds: int) -> None:
+    """The detector, sizes, frames and providers a detector benchmark runs on."""
+    parser.add_argument("--weights", type=Path, default=Path("models/detector/detector.pt"))
+    parser.add_argument("--onnx", type=Path, default=Path("models/detector/detector.onnx"))
+    parser.add_argument("--imgsz", type=int, nargs="+", default=[320, 640], help="long sides")
+    parser.add_argument("--frames", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=rounds, help="passes over the frames")
+    parser.add_argument("--providers", nargs="+", default=["CPUExecutionProvider"])
+    parser.add_argument("--cache", type=Path, default=Path("out/bench"), help="exported models")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rl-deploy bench perception",
         description="Time the perception step against ONNX Runtime alone and Ultralytics predict.",
     )
-    parser.add_argument("--weights", type=Path, default=Path("models/detector/detector.pt"))
-    parser.add_argument("--onnx", type=Path, default=Path("models/detector/detector.onnx"))
-    parser.add_argument("--imgsz", type=int, nargs="+", default=[320, 640], help="long sides")
-    parser.add_argument("--frames", type=int, default=20)
-    parser.add_argument("--rounds", type=int, default=5, help="passes over the frames per method")
-    parser.add_argument("--providers", nargs="+", default=["CPUExecutionProvider"])
-    parser.add_argument("--cache", type=Path, default=Path("out/bench"), help="exported models")
+    add_detector_arguments(parser, rounds=5)
     parser.add_argument("--json", action="store_true", help="print JSON only")
     parser.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     return parser

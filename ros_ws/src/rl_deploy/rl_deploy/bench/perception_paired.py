@@ -26,6 +26,7 @@ from rl_deploy.bench.perception import (
     POLICY_MASK_HW,
     SETTLE_S,
     SWITCH_S,
+    add_detector_arguments,
     camera_imgsz,
     median_p90,
     onnx_for_size,
@@ -41,15 +42,7 @@ STEP_TARGET = 1.10  # the detector issue's: the step within 10 % of session.run 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--weights", type=Path, default=Path("models/detector/detector.pt"))
-    parser.add_argument("--onnx", type=Path, default=Path("models/detector/detector.onnx"))
-    parser.add_argument("--imgsz", type=int, nargs="+", default=[320, 640], help="long sides")
-    parser.add_argument("--frames", type=int, default=20)
-    parser.add_argument("--rounds", type=int, default=25, help="passes over the frames")
-    parser.add_argument("--providers", nargs="+", default=["CPUExecutionProvider"])
-    parser.add_argument(
-        "--cache", type=Path, default=Path("out/bench"), help="exported models (other sizes)"
-    )
+    add_detector_arguments(parser, rounds=25)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
