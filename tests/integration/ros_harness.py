@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = "rl_deploy_ros"
 
@@ -140,6 +142,7 @@ class Received:
 # test process paused there: a full collection of its heap in the whole suite takes 0.3 s).
 KILL_BRACKET_NS = 10_000_000
 MAX_UNTIMED = 3  # trials a SIGKILL test may re-run because the machine, not the node, was slow
+MIN_TICK_SHARE = 0.8  # of the control steps in a window that must have sent a command
 
 LISTEN_DEPTH = 100  # samples a reader keeps until its callback takes them (reliable)
 
@@ -244,6 +247,22 @@ def sent_twists(probe: Probe, topic: str, since_wall_ns: int) -> list[tuple[int,
         twist = codec.decode(message.data, TWIST)
         out.append((message.sent_ns, float(twist.linear.x), float(twist.angular.z)))
     return out
+
+
+def check_control_rate(
+    probe: Probe, topic: str, since_wall_ns: int, period_s: float, window_s: float
+) -> None:
+    """The node's commands on `topic` since `since_wall_ns` came at its timer's period.
+
+    By the node's own send stamps: the period is the median gap between them (a wrong timer
+    fails), and at least MIN_TICK_SHARE of the window's control steps sent a command. A tick
+    late now and then on a loaded machine (the bag player, the probe and the nodes share the
+    cores) lengthens one gap and costs a tick, not the rate.
+    """
+    sent_ns = sorted(sent for sent, _, _ in sent_twists(probe, topic, since_wall_ns))
+    assert len(sent_ns) >= MIN_TICK_SHARE * window_s / period_s, f"{len(sent_ns)} commands"
+    median_gap_s = float(np.median(np.diff(sent_ns))) / 1e9
+    assert abs(median_gap_s - period_s) <= 0.1 * period_s, f"median gap {median_gap_s:.4f} s"
 
 
 def wait_for(condition: Callable[[], Any], timeout_s: float, what: str) -> Any:
