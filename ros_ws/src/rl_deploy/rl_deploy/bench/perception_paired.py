@@ -38,7 +38,7 @@ from rl_deploy.perception.runner import DetectorConfig
 from rl_deploy.perception.step import PerceptionConfig, PerceptionStep
 from rl_deploy.tools import detector_export as export
 
-STEP_TARGET = 1.10  # the detector issue's: the step within 10 % of session.run alone
+STEP_TARGET = 1.10  # the step within 10 % of session.run alone (README, performance)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
