@@ -244,12 +244,13 @@ def share_thread_pool() -> None:
 
 
 def session_options(intra_op_threads: int = 0) -> ort.SessionOptions:
-    """Options for a session of this process: its own pool, or the shared one."""
+    """Options for a session of this process: its own pool of `intra_op_threads` (0:
+    onnxruntime's default), or, after share_thread_pool, the shared one, whose size rules."""
     options = ort.SessionOptions()
     if _THREADS.shared_pool:
         options.use_per_session_threads = False
     else:
-        options.intra_op_num_threads = intra_op_threads  # 0: onnxruntime's default (cores)
+        options.intra_op_num_threads = intra_op_threads
     return options
 
 
