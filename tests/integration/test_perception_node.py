@@ -81,13 +81,17 @@ def test_masks_per_class_carry_the_rgb_header(start_node, probe, camera_bag):
     assert int(values(report)["instances"]) > 0
     check_vision_outputs(probe, perception, camera_bag)
     assert perception.alive()
-    step_ms = [float(values(s)["last_step_ms"]) for s in statuses(probe, STATUS)]
+    running = [values(s) for s in statuses(probe, STATUS) if int(values(s)["frames"]) > 0]
+    step_ms = [float(v["last_step_ms"]) for v in running]
+    network_ms = [float(v["last_network_ms"]) for v in running]
+    assert running and all(0 < n < s for n, s in zip(network_ms, step_ms, strict=True))
     frame_to_mask_ms = [
         (m.monotonic_ns - rgb_arrivals[image_header(m.data)]) / 1e6
         for m in masks[camera_bag.target_class]
     ]
     print(
-        f"perception_node on {camera_bag.width}x{camera_bag.height}: step {step_ms} ms; "
+        f"perception_node on {camera_bag.width}x{camera_bag.height}: step {step_ms} ms "
+        f"(network {network_ms} ms); "
         f"RGB at the probe to mask at the probe, median "
         f"{statistics.median(frame_to_mask_ms):.1f} ms, max {max(frame_to_mask_ms):.1f} ms"
     )

@@ -11,6 +11,7 @@ import pytest
 from perception_helpers import POLICY_ONNX, SHIPPED_ONNX, SHIPPED_PT
 
 from rl_deploy.bench.perception import bench_perception_main, camera_imgsz
+from rl_deploy.perception.step import STEP_STAGES
 
 REQUIRED = (
     "imgsz",
@@ -87,6 +88,9 @@ def test_paired_run_pairs_each_frame_with_the_bare_export(tmp_path):
     assert result["provider"] == "CPUExecutionProvider"
     assert result["step_ms"] > 0 and result["ort_run_ms"] > 0
     assert result["step_over_ort_run"] > 0
+    stages = result["stage_ms"]
+    assert tuple(stages) == STEP_STAGES and all(ms > 0 for ms in stages.values())
+    assert stages["network"] < result["step_ms"]
     check = report["targets"]["step_over_ort_run_320"]
     assert check["limit"] == 1.10 and check["met"] == (result["step_over_ort_run"] <= 1.10)
 

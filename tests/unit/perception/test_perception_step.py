@@ -10,7 +10,12 @@ from rl_deploy import codec
 from rl_deploy.codec.typestore import CAMERA_INFO, DETECTION2D_ARRAY, IMAGE, LABEL_INFO
 from rl_deploy.errors import ConfigError
 from rl_deploy.perception.masks import class_masks
-from rl_deploy.perception.step import PerceptionConfig, PerceptionStep, PerceptionTopics
+from rl_deploy.perception.step import (
+    STEP_STAGES,
+    PerceptionConfig,
+    PerceptionStep,
+    PerceptionTopics,
+)
 from rl_deploy.perception.synthetic import SCENE_CLASSES
 
 TOPICS = PerceptionTopics()
@@ -103,6 +108,18 @@ def test_mono_frames_are_detected_on_without_error():
     outputs = step.feed(TOPICS.rgb, image_cdr(_busy_frame(), "mono8", STAMP_NS), 0)
     assert len(outputs) == 1 + len(SCENE_CLASSES)
     assert step.stats.frames == 1 and not step.stats.dropped
+
+
+def test_stats_split_the_step_time_into_its_stages():
+    step = _step()
+    step.feed(TOPICS.rgb, image_cdr(_busy_frame(), "rgb8", STAMP_NS), 0)
+    stages = step.stats.last_stage_ms
+    assert tuple(stages) == STEP_STAGES
+    assert all(ms > 0 for ms in stages.values())
+    assert sum(stages.values()) <= step.stats.last_step_ms
+    step.feed(TOPICS.rgb, image_cdr(np.zeros((480, 640, 3), np.uint8), "rgb8", STAMP_NS), 0)
+    stages = step.stats.last_stage_ms  # no scene: no network run, nothing to postprocess
+    assert stages["network"] == stages["postprocess"] == 0 < stages["preprocess"]
 
 
 def test_default_masks_are_at_camera_resolution():

@@ -131,6 +131,7 @@ class PerceptionNode(LifecycleNode):
                 "frames": str(stats.frames),
                 "instances": str(stats.instances),
                 "last_step_ms": f"{stats.last_step_ms:.2f}",
+                **{f"last_{stage}_ms": f"{ms:.2f}" for stage, ms in stats.last_stage_ms.items()},
                 **{f"dropped {topic}": str(n) for topic, n in stats.dropped.items()},
             },
         )

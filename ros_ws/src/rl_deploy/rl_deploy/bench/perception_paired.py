@@ -7,6 +7,8 @@ as network. Here both sessions share one process-wide onnxruntime thread pool, s
 beside the other's spinning workers, and they take turns frame by frame: the figure is each
 frame's step over the bare export's run on that frame. onnxruntime allows no session with its
 own pool beside a shared one, so this runs without Ultralytics, in a process of its own.
+
+It also reports the median of each of the step's stages (PerceptionStats.last_stage_ms).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from rl_deploy.codec.typestore import IMAGE
 from rl_deploy.perception.letterbox import LetterboxBuffer
 from rl_deploy.perception.model import session_options, share_thread_pool
 from rl_deploy.perception.runner import DetectorConfig
-from rl_deploy.perception.step import PerceptionConfig, PerceptionStep
+from rl_deploy.perception.step import STEP_STAGES, PerceptionConfig, PerceptionStep
 from rl_deploy.tools import detector_export as export
 
 STEP_TARGET = 1.10  # the step within 10 % of session.run alone (README, performance)
@@ -117,6 +119,7 @@ def measure_size(
         run_step()
     time.sleep(SWITCH_S)
     step_s, bare_s = [], []
+    stages: list[dict[str, float]] = []
     for turn in range(rounds * len(frames)):
         index = turn % len(frames)
         pair: dict[str, float] = {}
@@ -129,6 +132,7 @@ def measure_size(
             pair[name] = time.perf_counter() - start
         step_s.append(pair["step"])
         bare_s.append(pair["bare"])
+        stages.append(step.stats.last_stage_ms)
     steps, bares = np.asarray(step_s), np.asarray(bare_s)
     result: dict[str, Any] = {"imgsz": long_side, "input_hw": list(runner.info.imgsz)}
     result["step_ms"], result["step_p90_ms"] = median_p90(step_s)
@@ -137,7 +141,12 @@ def measure_size(
         "step_over_ort_run": round(float(np.median(steps / bares)), 3),
         "step_around_ort_run_ms": round(float(np.median(steps - bares)) * 1e3, 3),
         "pairs": len(step_s),
+        "stage_ms": _stage_medians(stages),
         "provider": runner.provider,
         "model": str(path),
     }
     return result
+
+
+def _stage_medians(stages: list[dict[str, float]]) -> dict[str, float]:
+    return {name: round(float(np.median([s[name] for s in stages])), 3) for name in STEP_STAGES}

@@ -8,6 +8,7 @@ stay as coefficients until someone asks for them (perception.masks).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,8 @@ from rl_deploy.perception.nms import class_aware_nms
 from rl_deploy.settings import setting
 
 logger = logging.getLogger(__name__)
+
+DETECT_STAGES = ("preprocess", "network", "postprocess")  # YoloSegRunner.last_timings_ms
 
 
 @dataclass(frozen=True)
@@ -124,6 +127,8 @@ class YoloSegRunner:
         self.provider: str = self.session.get_providers()[0]
         self._input = Uint8LetterboxBuffer() if config.uint8_input else LetterboxBuffer()
         self._geometry: LetterboxGeometry | None = None
+        # The last detect's stages: preprocess, network, postprocess (0: not run, no contrast).
+        self.last_timings_ms: dict[str, float] = dict.fromkeys(DETECT_STAGES, 0.0)
         # On a GPU, I/O binding copies the input once and keeps outputs in onnxruntime's buffers.
         binding = config.io_binding == "on" or (
             config.io_binding == "auto" and self.provider in GPU_PROVIDERS
@@ -208,6 +213,9 @@ class YoloSegRunner:
         `classes` keeps only those classes (before NMS, as Ultralytics' `classes`); `depth_m`
         (aligned with the frame) is carried for depth-filtered class masks.
         """
+        timings = self.last_timings_ms
+        timings.update(dict.fromkeys(DETECT_STAGES, 0.0))
+        start = time.perf_counter()
         tensor = self.preprocess(rgb)
         frame_hw = (rgb.shape[0], rgb.shape[1])
         if depth_m is not None and depth_m.shape[:2] != frame_hw:
@@ -215,9 +223,26 @@ class YoloSegRunner:
                 f"depth {depth_m.shape[:2]} is not aligned with the RGB frame {frame_hw}"
             )
         allowed = self._allowed_classes(classes)  # unknown classes refused, even when dark
-        if not self.has_contrast(rgb):
+        contrast = self.has_contrast(rgb)
+        ran = time.perf_counter()
+        timings["preprocess"] = (ran - start) * 1e3
+        if not contrast:
             return self._empty(frame_hw, depth_m)
         outputs = self._run(tensor, allowed)
+        done = time.perf_counter()
+        timings["network"] = (done - ran) * 1e3
+        detections = self._detections(outputs, frame_hw, depth_m, classes)
+        timings["postprocess"] = (time.perf_counter() - done) * 1e3
+        return detections
+
+    def _detections(
+        self,
+        outputs: list[npt.NDArray[Any]],
+        frame_hw: tuple[int, int],
+        depth_m: npt.NDArray[np.float32] | None,
+        classes: Sequence[str] | None,
+    ) -> Detections:
+        """The session's outputs past NMS, boxes in frame pixels."""
         protos = _float32(outputs[-1][0])
         if self.info.end2end:
             class_filter = None if classes is None else self._class_ids(classes)

@@ -26,7 +26,7 @@ from rl_deploy.log import RateLimitedLog
 from rl_deploy.perception import masks as mask_ops
 from rl_deploy.perception.detections import Detections
 from rl_deploy.perception.messages import DetectionMessages, overlay_image
-from rl_deploy.perception.runner import DetectorConfig, YoloSegRunner
+from rl_deploy.perception.runner import DETECT_STAGES, DetectorConfig, YoloSegRunner
 from rl_deploy.settings import setting
 
 logger = logging.getLogger(__name__)
@@ -79,6 +79,9 @@ class PerceptionConfig:
     )
 
 
+STEP_STAGES = ("decode", *DETECT_STAGES, "masks", "encode")  # PerceptionStats.last_stage_ms
+
+
 @dataclass
 class PerceptionStats:
     """Counters since start, for diagnostics."""
@@ -86,7 +89,10 @@ class PerceptionStats:
     frames: int = 0
     dropped: dict[str, int] = field(default_factory=dict)  # per topic, undecodable or unusable
     instances: int = 0
-    last_step_ms: float = 0.0
+    last_step_ms: float = 0.0  # the last RGB frame, CDR in to CDR out
+    # Its stages (STEP_STAGES): decode, the detector's preprocess, network (its session run; 0
+    # on a frame without contrast) and postprocess, masks, encode.
+    last_stage_ms: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -164,7 +170,7 @@ class PerceptionStep:
         topics = self.config.topics
         try:
             if topic == topics.rgb:
-                return self._on_rgb(codec.decode(data, IMAGE))
+                return self._on_rgb(data)
             if topic == topics.depth and topics.depth:
                 self._on_depth(codec.decode(data, IMAGE))
             elif topic == topics.camera_info and topics.camera_info:
@@ -192,8 +198,9 @@ class PerceptionStep:
             )
         return self._depth.depth.metres
 
-    def _on_rgb(self, msg: Any) -> list[Output]:
+    def _on_rgb(self, data: bytes | memoryview) -> list[Output]:
         start = time.perf_counter()
+        msg = codec.decode(data, IMAGE)
         stamp_ns, frame_id = codec.stamp_to_ns(msg.header.stamp), str(msg.header.frame_id)
         rgb = codec.rgb_from_image(msg)
         frame_hw = (rgb.shape[0], rgb.shape[1])
@@ -202,9 +209,13 @@ class PerceptionStep:
                 f"RGB frame is {frame_hw[1]}x{frame_hw[0]} but camera_info says "
                 f"{self._camera_hw[1]}x{self._camera_hw[0]}"
             )
-        detections = self.runner.detect(rgb, self._paired_depth(stamp_ns, frame_hw))
+        depth = self._paired_depth(stamp_ns, frame_hw)
+        decoded = time.perf_counter()
+        detections = self.runner.detect(rgb, depth)
+        detected = time.perf_counter()
         size = self.config.mask_size if all(self.config.mask_size) else frame_hw
         masks = self.class_masks(detections, self.target_classes, size)
+        masked = time.perf_counter()
         topics = self.config.topics
         # The masks first, the policy's input: a host publishes in this order.
         outputs = [
@@ -220,7 +231,14 @@ class PerceptionStep:
         if self.config.overlay:
             overlay = overlay_image(rgb, detections, stamp_ns, frame_id)
             outputs.append(Output(topics.overlay, IMAGE, codec.encode(overlay, IMAGE)))
+        end = time.perf_counter()
         self.stats.frames += 1
         self.stats.instances += len(detections)
-        self.stats.last_step_ms = (time.perf_counter() - start) * 1000.0
+        self.stats.last_step_ms = (end - start) * 1e3
+        self.stats.last_stage_ms = {
+            "decode": (decoded - start) * 1e3,
+            **self.runner.last_timings_ms,
+            "masks": (masked - detected) * 1e3,
+            "encode": (end - masked) * 1e3,
+        }
         return outputs
