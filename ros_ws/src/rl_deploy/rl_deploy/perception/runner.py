@@ -224,15 +224,15 @@ class YoloSegRunner:
             )
         allowed = self._allowed_classes(classes)  # unknown classes refused, even when dark
         contrast = self.has_contrast(rgb)
-        ran = time.perf_counter()
-        timings["preprocess"] = (ran - start) * 1e3
+        preprocessed = time.perf_counter()
+        timings["preprocess"] = (preprocessed - start) * 1e3
         if not contrast:
             return self._empty(frame_hw, depth_m)
         outputs = self._run(tensor, allowed)
-        done = time.perf_counter()
-        timings["network"] = (done - ran) * 1e3
+        inferred = time.perf_counter()
+        timings["network"] = (inferred - preprocessed) * 1e3
         detections = self._detections(outputs, frame_hw, depth_m, classes)
-        timings["postprocess"] = (time.perf_counter() - done) * 1e3
+        timings["postprocess"] = (time.perf_counter() - inferred) * 1e3
         return detections
 
     def _detections(
