@@ -95,6 +95,25 @@ def test_paired_run_pairs_each_frame_with_the_bare_export(tmp_path):
     assert check["limit"] == 1.10 and check["met"] == (result["step_over_ort_run"] <= 1.10)
 
 
+@pytest.mark.slow
+def test_paired_run_that_exports_a_size_keeps_stdout_for_the_json(tmp_path):
+    # 160 is no shipped size: Ultralytics exports it first, and logs the export as it goes.
+    argv = ["bench", "perception-paired", "--imgsz", "160", "--frames", "2", "--rounds", "1"]
+    argv += ["--weights", str(SHIPPED_PT), "--onnx", str(SHIPPED_ONNX), "--cache", str(tmp_path)]
+    done = subprocess.run(
+        [sys.executable, "-m", "rl_deploy.cli", *argv, "--no-machine"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    (result,) = json.loads(done.stdout)["results"]  # nothing but the JSON on stdout
+    assert result["input_hw"] == [128, 160] and result["pairs"] == 2
+    assert (tmp_path / f"{SHIPPED_ONNX.stem}_128x160.onnx").is_file()
+    assert "export success" in done.stderr  # Ultralytics' log, on stderr
+
+
 def test_sessions_on_the_shared_pool_refuse_a_pool_of_their_own():
     code = (
         "import onnxruntime as ort\n"

@@ -112,7 +112,8 @@ def onnx_for_size(weights: Path, shipped: Path, imgsz_hw: tuple[int, int], cache
             return shipped
     out = cache / f"{shipped.stem}_{imgsz_hw[0]}x{imgsz_hw[1]}.onnx"
     if not out.is_file():
-        export.export_detector(weights, list(imgsz_hw), out)
+        with stdout_to_stderr():
+            export.export_detector(weights, list(imgsz_hw), out)
     return out
 
 
@@ -250,22 +251,25 @@ def bench_size(
 
 
 @contextlib.contextmanager
-def _stdout_to_stderr() -> Iterator[None]:
-    """Keep stdout for the JSON: Ultralytics logs (and prints) its progress there."""
-    import ultralytics  # noqa: F401  (sets its log handlers up)
+def stdout_to_stderr() -> Iterator[None]:
+    """Keep stdout for the JSON: Ultralytics logs (and prints) its progress there, and on its
+    first import on a machine prints where it wrote its settings file."""
+    with contextlib.redirect_stdout(sys.stderr):
+        import ultralytics  # noqa: F401  (sets its log handlers up)
 
-    handlers = [
-        h for h in logging.getLogger("ultralytics").handlers if isinstance(h, logging.StreamHandler)
-    ]
-    streams = [h.stream for h in handlers]
-    for handler in handlers:
-        handler.setStream(sys.stderr)
-    try:
-        with contextlib.redirect_stdout(sys.stderr):
+        handlers = [
+            h
+            for h in logging.getLogger("ultralytics").handlers
+            if isinstance(h, logging.StreamHandler)
+        ]
+        streams = [h.stream for h in handlers]
+        for handler in handlers:
+            handler.setStream(sys.stderr)
+        try:
             yield
-    finally:
-        for handler, stream in zip(handlers, streams, strict=True):
-            handler.setStream(stream)
+        finally:
+            for handler, stream in zip(handlers, streams, strict=True):
+                handler.setStream(stream)
 
 
 def _machine() -> dict[str, Any]:
@@ -318,7 +322,7 @@ def bench_perception_main(argv: list[str]) -> int:
     args.cache.mkdir(parents=True, exist_ok=True)
     machine = _machine()  # before our own load shows in the load average
     frames = export.sample_frames(args.frames)
-    with _stdout_to_stderr():
+    with stdout_to_stderr():
         results = [
             bench_size(
                 args.weights,
