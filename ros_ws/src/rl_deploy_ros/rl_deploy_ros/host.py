@@ -9,6 +9,7 @@ import array
 import functools
 import importlib
 import sys
+import threading
 import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -20,7 +21,6 @@ from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.executors import (
     Executor,
     ExternalShutdownException,
-    MultiThreadedExecutor,
     SingleThreadedExecutor,
 )
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
@@ -277,38 +277,77 @@ def run(
     *,
     thread_per_node: bool = False,
 ) -> int:
-    """`main` of the nodes: init, autostart in order, spin one executor until shutdown.
+    """`main` of the nodes: init, autostart in order, spin until shutdown.
 
-    `thread_per_node`: the executor runs each node's callbacks on a thread of its own (every
-    node has its own mutually exclusive default group), so that one node's long callback (the
-    detector; ONNX Runtime releases the GIL) does not hold back another node's control timer.
-    Returns 1 when start-up fails (bad parameter, model or profile), 0 otherwise.
+    `thread_per_node`: each node gets an executor and a thread of its own, so that one node's
+    long callback (the detector; ONNX Runtime releases the GIL) does not hold back another
+    node's control timer. Returns 1 when start-up fails (bad parameter, model or profile), 0
+    otherwise.
     """
     rclpy.init(args=args if args is not None else sys.argv)
     nodes: list[LifecycleNode] = []
+    executors: list[Executor] = []
     try:
         nodes = make_nodes()
         if not all(autostart(node) for node in nodes):
             return 1
-        executor: Executor = (
-            MultiThreadedExecutor(num_threads=len(nodes))
-            if thread_per_node
-            else SingleThreadedExecutor()
-        )
-        for node in nodes:
-            executor.add_node(node)
-        executor.spin()
+        groups = [[node] for node in nodes] if thread_per_node else [nodes]
+        executors = [SingleThreadedExecutor() for _ in groups]
+        for executor, group in zip(executors, groups, strict=True):
+            for node in group:
+                executor.add_node(node)
+        spin_all(executors)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except (RlDeployError, rclpy.exceptions.ParameterException) as err:
         print(f"{PACKAGE}: {err}", file=sys.stderr)
         return 1
     finally:
+        for executor in executors:  # none spins any more
+            executor.shutdown()
         for node in nodes:
             node.destroy_node()
         if rclpy.ok():
             rclpy.shutdown()
     return 0
+
+
+def spin_all(executors: Sequence[Executor]) -> None:
+    """Spin the first executor here and each other one on a thread of its own, until shutdown;
+    a callback that raises on any of them shuts the context down and is re-raised here.
+
+    Not rclpy's MultiThreadedExecutor: while one node's callback ran, the ready entities of its
+    busy callback group woke that executor's wait again at once, and its spinning thread held a
+    core at 100 % (stack_node on 2 cores then missed a third of its control ticks).
+    """
+    failures: list[BaseException] = []
+
+    def spin(executor: Executor) -> None:
+        try:
+            executor.spin()
+        except ExternalShutdownException:
+            pass
+        except BaseException as err:  # handed to the main thread
+            failures.append(err)
+            rclpy.try_shutdown()  # wakes every executor: the main thread's spin ends
+
+    threads = [
+        threading.Thread(target=spin, args=(executor,), name=f"executor-{index}", daemon=True)
+        for index, executor in enumerate(executors[1:], start=1)
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        executors[0].spin()
+    except ExternalShutdownException:
+        if not failures:
+            raise
+    finally:
+        rclpy.try_shutdown()  # (the main thread's callback raised) stop the others too
+        for thread in threads:
+            thread.join()
+    if failures:
+        raise failures[0]
 
 
 def autostart(node: LifecycleNode) -> bool:

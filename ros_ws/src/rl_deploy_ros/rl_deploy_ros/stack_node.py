@@ -1,9 +1,9 @@
-"""stack_node: perception_node and policy_node in one process and one executor.
+"""stack_node: perception_node and policy_node in one process.
 
 The detector's masks reach the policy as a function call instead of a DDS hop; everything else
-(topics, parameters, lifecycle services) is as with the two separate nodes. Each node's callbacks
-run on a thread of their own: a detector step longer than the control period must not delay
-the policy's timer (ONNX Runtime releases the GIL while it runs).
+(topics, parameters, lifecycle services) is as with the two separate nodes. Each node has an
+executor and a thread of its own (host.spin_all): a detector step longer than the control period
+must not delay the policy's timer (ONNX Runtime releases the GIL while it runs).
 """
 
 from __future__ import annotations
