@@ -13,7 +13,15 @@ from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import Twist
 from ros_harness import KILL_BRACKET_NS, MAX_UNTIMED, check_control_rate, sent_twists, wait_for
 from sensor_msgs.msg import Image
-from sim_camera import EVERY_FRAME, CameraBag, headers, image_header, statuses, subscribed
+from sim_camera import (
+    EVERY_FRAME,
+    CameraBag,
+    headers,
+    image_header,
+    statuses,
+    subscribed,
+    values,
+)
 from trajectory_msgs.msg import JointTrajectory
 
 from rl_deploy import codec
@@ -116,6 +124,9 @@ def test_stack_node_hands_masks_over_in_process(start_node, probe, camera_bag):
     assert DEPTH in policy_inputs
     assert target not in policy_inputs, "no DDS hop for the masks"
     assert RGB in subscribed(probe, "perception_node")
+    # The detector runs in this process: the policy's session has no workers to spin beside it.
+    (pipeline, *_) = statuses(probe, "rl_deploy: pipeline")
+    assert values(pipeline)["intra_op_threads"] == "1"
     assert stack.alive()
 
 
@@ -127,6 +138,8 @@ def test_policy_node_on_a_separate_perception_node(start_node, probe, camera_bag
     check_driving_on_detector_masks(probe, camera_bag)
     target = f"/rl_deploy/masks/{camera_bag.target_class}"
     assert {DEPTH, target} <= subscribed(probe, "policy_node")
+    (pipeline, *_) = statuses(probe, "rl_deploy: pipeline")  # no detector in its process
+    assert values(pipeline)["intra_op_threads"] == "default"
 
 
 def test_policy_zeroes_when_the_perception_process_dies(start_node, probe, camera_bag):

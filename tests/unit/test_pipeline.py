@@ -196,16 +196,20 @@ def test_unknown_target_class_is_refused(repo: Path):
 
 
 @pytest.mark.parametrize(
-    ("values", "expected"),
+    ("values", "detector_in_process", "expected"),
     [
-        ({}, 0),  # segmentation masks: nothing else in the tick, onnxruntime's default (0)
-        ({"masks": {"source": "detector"}}, 1),  # no workers spinning beside the detector's run
-        ({"masks": {"source": "detector"}, "policy": {"intra_op_threads": 0}}, 0),
-        ({"policy": {"intra_op_threads": 2}}, 2),
+        ({}, False, 0),  # segmentation masks: nothing else here, onnxruntime's default (0)
+        ({"masks": {"source": "detector"}}, False, 1),  # no workers spinning beside its run
+        ({"masks": {"source": "topics"}}, True, 1),  # stack_node: the detector in another node
+        ({"masks": {"source": "detector"}, "policy": {"intra_op_threads": 0}}, False, 0),
+        ({"policy": {"intra_op_threads": 2}}, True, 2),
     ],
 )
-def test_policy_session_threads_follow_the_mask_source(repo: Path, values, expected):
-    pipeline = Pipeline.from_config(PipelineConfig.from_mapping(values, base_dir=repo))
+def test_policy_session_threads_follow_where_the_detector_runs(
+    repo: Path, values, detector_in_process, expected
+):
+    config = PipelineConfig.from_mapping(values, base_dir=repo)
+    pipeline = Pipeline.from_config(config, detector_in_process=detector_in_process)
     options = pipeline.policy.runner.session.get_session_options()
     assert options.intra_op_num_threads == expected
 

@@ -38,13 +38,14 @@ class PolicyConfig:
     )
     sha256: str = setting("", "Expected SHA-256 of the ONNX file; empty skips the check.")
     # A policy network runs in a fraction of a millisecond, so worker threads buy it little;
-    # where the detector runs next on the same thread they spin on the cores its run needs
-    # (back-to-back ticks: the detector 16-22 ms beside them, 10 ms without).
+    # where the detector runs in the same process they spin on the cores its run needs
+    # (back-to-back ticks: the detector 16-22 ms beside them, 10 ms without; stack_node: a
+    # third of a core spent spinning).
     intra_op_threads: int = setting(
         -1,
-        "ONNX Runtime intra-op threads of the policy's session; -1: one when the detector runs "
-        "in this pipeline (masks.source detector), else onnxruntime's default; 0: its default "
-        "(one per core).",
+        "ONNX Runtime intra-op threads of the policy's session; -1: one when a detector runs "
+        "in this process (masks.source detector, or stack_node), else onnxruntime's default; "
+        "0: its default (one per core).",
     )
     target_class: str = setting(
         "", "Object class the policy is asked to reach; empty: the card's first."

@@ -121,22 +121,26 @@ class _FrameSet:
     pose: Pose2D
 
 
-def load_policy(config: PipelineConfig) -> Policy:
+def load_policy(config: PipelineConfig, detector_in_process: bool = False) -> Policy:
     """The card's policy on the config's providers and threads, its model checked against any
     pinned sha256."""
     return Policy.load(
         config.resolve(config.policy.card),
         providers=config.policy.providers,
-        intra_op_threads=policy_threads(config),
+        intra_op_threads=policy_threads(config, detector_in_process),
         expected_sha256=config.policy.sha256 or None,
     )
 
 
-def policy_threads(config: PipelineConfig) -> int | None:
-    """policy.intra_op_threads resolved: a count, or None for onnxruntime's default."""
+def policy_threads(config: PipelineConfig, detector_in_process: bool = False) -> int | None:
+    """policy.intra_op_threads resolved: a count, or None for onnxruntime's default.
+
+    `detector_in_process`: a detector runs in this process outside the pipeline (stack_node).
+    """
     threads = config.policy.intra_op_threads
     if threads == -1:  # measured: see PolicyConfig.intra_op_threads
-        return 1 if config.masks.source == "detector" else None
+        beside_detector = detector_in_process or config.masks.source == "detector"
+        return 1 if beside_detector else None
     return threads or None
 
 
@@ -191,10 +195,12 @@ class Pipeline:
         self._mask_images = MaskImageEncoder()
 
     @classmethod
-    def from_config(cls, config: PipelineConfig) -> Pipeline:
-        """Load the card, its model and the robot profile; any problem is one clear error."""
+    def from_config(cls, config: PipelineConfig, detector_in_process: bool = False) -> Pipeline:
+        """Load the card, its model and the robot profile; any problem is one clear error.
+
+        `detector_in_process`: as policy_threads."""
         limits = load_robot_limits(config.resolve(config.robot_profile))
-        return cls(config, load_policy(config), limits)
+        return cls(config, load_policy(config, detector_in_process), limits)
 
     def _needed_classes(self) -> tuple[str, ...]:
         """The target class and every class a mask input of the card asks for."""
@@ -450,6 +456,7 @@ class Pipeline:
         values = {
             "ticks": str(self.stats.ticks),
             "provider": self.policy.runner.provider,
+            "intra_op_threads": str(self.policy.runner.intra_op_threads or "default"),
             "target_mask": "published" if self.publish_target_mask else "off: no listener",
             **{f"zero_{k}": str(v) for k, v in self.stats.zero_commands.items()},
             **{f"decode_errors {k}": str(v) for k, v in self.stats.decode_errors.items()},

@@ -34,14 +34,19 @@ class PolicyNode(LifecycleNode):
         super().__init__(name, **kwargs)
         host.declare(self, SPECS, build_config)
         self.pipeline: Pipeline | None = None
-        # stack_node: topics another node of this process feeds directly (no DDS subscription).
+        # stack_node: topics another node of this process feeds directly (no DDS subscription),
+        # and whether that node runs a detector here (the policy then takes one thread).
         self.direct_topics: Callable[[], set[str]] = set
+        self.detector_in_process = False
         self._config: PipelineConfig | None = None
         self._topics: host.RawTopics | None = None
         self._timer: Any = None
         self._active = False
         # stack_node feeds masks from the perception node's thread while the timer ticks here.
         self._lock = threading.Lock()
+
+    def _load_pipeline(self, config: PipelineConfig) -> Pipeline:
+        return Pipeline.from_config(config, detector_in_process=self.detector_in_process)
 
     def _now_ns(self) -> int:
         return int(self.get_clock().now().nanoseconds)
@@ -51,7 +56,7 @@ class PolicyNode(LifecycleNode):
         values = host.values(self, SPECS)
         try:
             self._config = build_config(values)
-            self.pipeline = Pipeline.from_config(self._config)
+            self.pipeline = self._load_pipeline(self._config)
         except RlDeployError as err:
             return host.failure(self, err)
         qos = {
@@ -77,7 +82,7 @@ class PolicyNode(LifecycleNode):
         if self.pipeline is None:  # freed on deactivate: load the model again
             assert self._config is not None
             try:
-                self.pipeline = Pipeline.from_config(self._config)
+                self.pipeline = self._load_pipeline(self._config)
             except RlDeployError as err:
                 return host.failure(self, err)
         self.pipeline.reset_episode()

@@ -30,6 +30,7 @@ def connect(perception: PerceptionNode, policy: PolicyNode) -> None:
                 policy.feed(output.topic, output.data)
 
     policy.direct_topics = mask_topics
+    policy.detector_in_process = True
     perception.listeners.append(forward)
 
 

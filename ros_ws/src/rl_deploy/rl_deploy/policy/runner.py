@@ -59,6 +59,7 @@ class PolicyRunner:
         options = ort.SessionOptions()
         if intra_op_threads is not None:
             options.intra_op_num_threads = intra_op_threads
+        self.intra_op_threads = options.intra_op_num_threads  # 0: onnxruntime's default
         chosen = select_providers(providers)
         try:
             self.session = ort.InferenceSession(model_bytes, sess_options=options, providers=chosen)
