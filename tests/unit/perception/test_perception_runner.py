@@ -151,6 +151,18 @@ def test_io_binding_path_gives_the_same_result():
         np.testing.assert_array_equal(a.protos, b.protos)
 
 
+def test_workers_that_sleep_between_runs_give_the_same_result():
+    sleeping = load_runner(SHIPPED_ONNX, spin_wait=False)
+    plain = shipped_runner()
+    for runner, expected in ((sleeping, "0"), (plain, "1")):
+        options = runner.session.get_session_options()
+        assert options.get_session_config_entry("session.intra_op.allow_spinning") == expected
+    for frame in frames()[:2]:
+        a, b = sleeping.detect(frame), plain.detect(frame)
+        np.testing.assert_array_equal(a.boxes_xyxy, b.boxes_xyxy)
+        np.testing.assert_array_equal(a.protos, b.protos)
+
+
 @pytest.mark.slow
 def test_export_with_nms_inside_detects_the_same_objects(tmp_path):
     weights = tmp_path / "e2e.pt"

@@ -243,14 +243,19 @@ def share_thread_pool() -> None:
         _THREADS.shared_pool = True
 
 
-def session_options(intra_op_threads: int = 0) -> ort.SessionOptions:
+SPINNING = "session.intra_op.allow_spinning"  # onnxruntime's session config key
+
+
+def session_options(intra_op_threads: int = 0, spin_wait: bool = True) -> ort.SessionOptions:
     """Options for a session of this process: its own pool of `intra_op_threads` (0:
-    onnxruntime's default), or, after share_thread_pool, the shared one, whose size rules."""
+    onnxruntime's default) whose workers spin-wait between runs or sleep (`spin_wait`), or,
+    after share_thread_pool, the shared one, whose settings rule."""
     options = ort.SessionOptions()
     if _THREADS.shared_pool:
         options.use_per_session_threads = False
     else:
         options.intra_op_num_threads = intra_op_threads
+        options.add_session_config_entry(SPINNING, "1" if spin_wait else "0")
     return options
 
 
@@ -262,10 +267,11 @@ def open_session(
     fp16: bool = False,
     *,
     intra_op_threads: int = 0,
+    spin_wait: bool = True,
 ) -> ort.InferenceSession:
     """An InferenceSession of `model` (read from `path`) on the best available requested
     provider (logged)."""
-    options = session_options(intra_op_threads)
+    options = session_options(intra_op_threads, spin_wait)
     try:
         session = ort.InferenceSession(
             model.SerializeToString(),
