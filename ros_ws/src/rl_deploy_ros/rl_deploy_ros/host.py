@@ -316,9 +316,9 @@ def spin_all(executors: Sequence[Executor]) -> None:
     """Spin the first executor here and each other one on a thread of its own, until shutdown;
     a callback that raises on any of them shuts the context down and is re-raised here.
 
-    Not rclpy's MultiThreadedExecutor: while one node's callback ran, the ready entities of its
-    busy callback group woke that executor's wait again at once, and its spinning thread held a
-    core at 100 % (stack_node on 2 cores then missed a third of its control ticks).
+    Not rclpy's MultiThreadedExecutor: in stack_node its dispatch thread took 30-76 % of a core
+    while the detector's callbacks ran (py-spy: in its submit loop), and on 2 cores the policy's
+    timer then missed up to a third of its ticks.
     """
     failures: list[BaseException] = []
 
