@@ -47,16 +47,16 @@ def test_in_process_stages_latency_and_jitter(capsys, repo, monkeypatch):
     assert result["targets"]["around_networks_fraction"]["limit"] == 0.1
 
 
-def test_detector_share_is_taken_against_the_bare_export(capsys, repo, monkeypatch):
+def test_detector_share_is_taken_against_the_bare_network(capsys, repo, monkeypatch):
     monkeypatch.chdir(repo)
     argv = ["e2e", "--frames", "4", "--seconds", "0.3", "--dds", "off", "--masks", "detector"]
     code, result = run_bench(capsys, *argv, "--no-machine")
     assert code in (0, 1)  # the share itself may miss its target on a busy machine
     direct = result["in_process_direct"]
     stages = direct["stage_ms"]
-    for name in ("detector_run", "detector_bare_export_run"):
+    for name in ("detector_run", "detector_bare_network_run"):
         assert_summary(stages[name])
-    # Per frame: the stack less the bare export's run and the policy's. A bare run a period
+    # Per frame: the stack less the bare network's run and the policy's. A bare run a period
     # away can take longer than the whole frame on a loaded machine: negative is possible.
     around = stages["around_bare_networks"]
     assert math.isfinite(around["p50"]) and around["p50"] <= around["p99"] <= around["max"]

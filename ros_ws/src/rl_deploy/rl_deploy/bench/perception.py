@@ -1,8 +1,9 @@
 """`rl-deploy bench perception`: our detector step against ONNX Runtime alone and Ultralytics.
 
 On the same synthetic camera frames, in one run, per image size: session.run alone (the export
-as Ultralytics writes it; and the graph the step runs, with its uint8 input and candidate rows
-out), the full CDR-in/CDR-out perception step, Ultralytics predict (PyTorch weights, its own
+as Ultralytics writes it; its network as the step runs it, `network_run`; and the graph the
+step runs, with its uint8 input and candidate rows out), the full CDR-in/CDR-out perception
+step, Ultralytics predict (PyTorch weights, its own
 ONNX export and our ONNX file) and the box/mask IoU between our output and Ultralytics'. The
 network run inside each step is timed in the same call too (`step_over_own_run`), a share that
 a burst of background load on one method's block cannot skew. Needs the export extra.
@@ -32,8 +33,9 @@ import onnxruntime as ort
 from rl_deploy import codec
 from rl_deploy.bench.measure import TimedSession
 from rl_deploy.codec.typestore import IMAGE
-from rl_deploy.perception.graph import CLASSES_INPUT
+from rl_deploy.perception.graph import CLASSES_INPUT, network_as_run
 from rl_deploy.perception.letterbox import LetterboxBuffer
+from rl_deploy.perception.model import load_model
 from rl_deploy.perception.runner import DetectorConfig, YoloSegRunner
 from rl_deploy.perception.step import PerceptionConfig, PerceptionStep
 from rl_deploy.tools import detector_export as export
@@ -126,6 +128,18 @@ def _ultralytics_square_onnx(weights: Path, size: int, cache: Path) -> Path:
     return out.with_suffix(".onnx")
 
 
+def _bare_sessions(
+    path: Path, providers: list[str]
+) -> tuple[ort.InferenceSession, ort.InferenceSession]:
+    """The export as Ultralytics writes it, and its network as the step runs it (faster than
+    the export), without the work the step composes around it: the peer for what it adds."""
+    network = network_as_run(load_model(path)).SerializeToString()
+    return (
+        ort.InferenceSession(str(path), providers=providers),
+        ort.InferenceSession(network, providers=providers),
+    )
+
+
 def bench_size(
     weights: Path,
     shipped: Path,
@@ -153,7 +167,7 @@ def bench_size(
     # The peer is the export as Ultralytics writes it (float input, raw predictions) run by
     # onnxruntime alone; our step runs it composed with its uint8 frame input and candidate
     # output (perception.model), timed alone too as ort_run_composed.
-    bare = ort.InferenceSession(str(ours_path), providers=list(runner.session.get_providers()))
+    bare, network = _bare_sessions(ours_path, runner.session.get_providers())
     letterbox = LetterboxBuffer()
     tensors = []
     for f in frames:
@@ -203,6 +217,7 @@ def bench_size(
     methods: dict[str, Callable[[int], object]] = {
         "ort_run": lambda i: bare.run(bare_outputs, ort_feed),
         "ort_run_composed": lambda i: composed.run(composed_outputs, composed_feed),
+        "network_run": lambda i: network.run(bare_outputs, ort_feed),
         "step": lambda i: step.feed(rgb_topic, received[0], 0),
         "ultralytics_pt": predict(pt_model, [long_side]),
         "ultralytics_onnx": predict(square, [long_side, long_side]),
@@ -211,6 +226,7 @@ def bench_size(
     write_input: dict[str, Callable[[int], object]] = {
         "ort_run": lambda i: np.copyto(ort_input, tensors[i]),
         "ort_run_composed": lambda i: np.copyto(uint8_input, uint8_frames[i]),
+        "network_run": lambda i: np.copyto(ort_input, tensors[i]),
         "step": receive,
         "ultralytics_pt": fill_bgr,
         "ultralytics_onnx": fill_bgr,
@@ -235,6 +251,8 @@ def bench_size(
         "torch_threads": torch.get_num_threads(),
         "step_over_ort_run": round(result["step_ms"] / result["ort_run_ms"], 3),
         "composed_over_ort_run": round(result["ort_run_composed_ms"] / result["ort_run_ms"], 3),
+        "network_run_over_ort_run": round(result["network_run_ms"] / result["ort_run_ms"], 3),
+        "step_over_network_run": round(result["step_ms"] / result["network_run_ms"], 3),
         "step_around_run_ms": round(float(np.median(step_s - run_s)) * 1e3, 3),
         "step_over_own_run": round(float(np.median(step_s / run_s)), 3),
         "speedup_vs_ultralytics_pt": round(result["ultralytics_pt_ms"] / result["step_ms"], 2),

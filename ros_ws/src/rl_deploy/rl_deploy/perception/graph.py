@@ -54,6 +54,12 @@ def with_uint8_input(model: onnx.ModelProto, info: ModelInfo) -> onnx.ModelProto
 DFL = "rl_deploy/dfl"  # prefix of the names with_dfl_on_last_axis adds
 
 
+def network_as_run(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The export's network as the runner runs it, without the work composed around it (the
+    frame's conversion, the first filter): the peer for what the step adds to the network."""
+    return with_dfl_on_last_axis(model)
+
+
 def with_dfl_on_last_axis(model: onnx.ModelProto) -> onnx.ModelProto:
     """The same network, its box head's distribution softmax taken on the last axis.
 
@@ -108,7 +114,18 @@ def with_dfl_on_last_axis(model: onnx.ModelProto) -> onnx.ModelProto:
             graph.node.extend(replacement)
         elif i not in found:
             graph.node.append(node)
+    _drop_unread_initializer(graph, conv.input[1])
     return composed
+
+
+def _drop_unread_initializer(graph: onnx.GraphProto, name: str) -> None:
+    """onnxruntime warns of an initializer that no node reads (subgraphs aside: none here)."""
+    read = any(name in node.input for node in graph.node) or any(
+        value.name == name for value in graph.input
+    )
+    if not read:
+        at = next(i for i, init in enumerate(graph.initializer) if init.name == name)
+        del graph.initializer[at]
 
 
 def _dfl_nodes(

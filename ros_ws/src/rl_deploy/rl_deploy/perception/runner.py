@@ -24,8 +24,8 @@ from rl_deploy.perception.detections import Detections
 from rl_deploy.perception.graph import (
     CANDIDATE_OUTPUTS,
     CLASSES_INPUT,
+    network_as_run,
     with_candidate_outputs,
-    with_dfl_on_last_axis,
     with_uint8_input,
 )
 from rl_deploy.perception.letterbox import (
@@ -113,7 +113,7 @@ class YoloSegRunner:
         self.config = config
         model = load_model(config.model, config.sha256)
         self.info: ModelInfo = read_model_info(model, config.model, config.class_names)
-        model = with_dfl_on_last_axis(model)
+        model = network_as_run(model)
         if config.uint8_input:
             model = with_uint8_input(model, self.info)
         elif self.info.input_type != TensorProto.FLOAT:
