@@ -10,6 +10,7 @@ import pytest
 
 from rl_deploy.errors import BagError
 from rl_deploy.replay import Bag, McapWriter, SyntheticBagSpec, write_synthetic_bag
+from rl_deploy.replay.writer import QUEUE_MESSAGES
 
 TALKER_COUNTS = {"/topic": 10, "/rosout": 10}
 CDR_TEST_COUNTS = {"/array_topic": 4, "/test_topic": 3}
@@ -103,3 +104,31 @@ def test_writer_compressions_read_back(tmp_path: Path, compression: str):
 def test_writer_refuses_an_unknown_compression(tmp_path: Path):
     with pytest.raises(BagError, match="'bz2'"):
         McapWriter(tmp_path / "x.mcap", compression="bz2")
+
+
+@pytest.mark.parametrize("background", [True, False])
+def test_writer_keeps_the_order_of_writes_past_its_queue(tmp_path: Path, background: bool):
+    path, n = tmp_path / "ordered.mcap", 3 * QUEUE_MESSAGES
+    topics = []
+    with McapWriter(path, background=background) as writer:
+        writer.add_topic("/a", "std_msgs/msg/ByteMultiArray")
+        for i in range(n):
+            if i == n // 2:  # a topic declared while messages are queued
+                writer.add_topic("/b", "std_msgs/msg/ByteMultiArray")
+            topics.append("/b" if i >= n // 2 and i % 3 == 0 else "/a")
+            writer.write(topics[-1], 1_000 + i, i.to_bytes(2, "little") * 5_000)
+    messages = list(Bag(path).messages())
+    assert [int.from_bytes(m.data[:2], "little") for m in messages] == list(range(n))
+    assert [m.topic for m in messages] == topics
+    assert writer.counts == {"/a": topics.count("/a"), "/b": topics.count("/b")}
+
+
+def test_writer_thread_failure_is_raised_in_the_caller():
+    writer = McapWriter("/dev/full")  # every flush fails: no space left on the device
+    writer.add_topic("/a", "std_msgs/msg/ByteMultiArray")
+    with pytest.raises(BagError, match=r"writing /dev/full: .*No space left"):
+        for i in range(200):  # 1 MB chunks reach the file in the writer's thread, and fail
+            writer.write("/a", i, bytes(100_000))
+    with pytest.raises(BagError, match="No space left"):
+        writer.close()  # the file is closed, and the error kept
+    writer.close()  # closed: nothing more to raise

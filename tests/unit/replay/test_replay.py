@@ -13,6 +13,7 @@ from rl_deploy.cli import main
 from rl_deploy.config import PipelineConfig
 from rl_deploy.errors import BagError
 from rl_deploy.replay import Bag, SyntheticBagSpec, replay, write_report, write_synthetic_bag
+from rl_deploy.replay.runner import replay_config
 from rl_deploy.replay.synthetic import POSE_TOPICS, _robot_pose
 
 SUMMARY_FIELDS = {
@@ -110,3 +111,32 @@ def test_every_pose_source_drives_the_pipeline(repo: Path, tmp_path: Path, sourc
     assert (last.pose.x, last.pose.y, last.pose.yaw) == pytest.approx(
         (expected.x, expected.y, expected.yaw), abs=1e-6
     )
+
+
+def test_replay_lets_the_detectors_workers_sleep_unless_asked(repo: Path, tmp_path: Path):
+    """A batch job: the output file's writer thread gets the core spinning workers would hold."""
+    bag = write_synthetic_bag(
+        tmp_path / "bag", SyntheticBagSpec(seconds=0.5, width=160, height=120)
+    )
+    config = PipelineConfig.from_mapping({"masks": {"source": "detector"}}, base_dir=repo)
+    assert config.detector.spin_wait  # the robot's default
+    assert not replay_config(config).detector.spin_wait
+    sleeping = replay(bag, tmp_path / "sleeping", config, progress=False).summary
+    spinning = replay(bag, tmp_path / "spinning", config, progress=False, spin_wait=True).summary
+    assert sleeping["detector_spin_wait"] is False and spinning["detector_spin_wait"] is True
+    assert sleeping["commands_out"] == spinning["commands_out"] > 0
+    plain = PipelineConfig.from_mapping({}, base_dir=repo)
+    ground_truth = replay(bag, tmp_path / "gt", plain, progress=False)
+    assert ground_truth.summary["detector_spin_wait"] is None  # no detector ran
+
+
+def test_cli_replay_spin_wait_flag(repo: Path, tmp_path: Path, monkeypatch, capsys):
+    monkeypatch.chdir(repo)
+    config = tmp_path / "detector.yaml"
+    config.write_text("masks:\n  source: detector\n")
+    bag = write_synthetic_bag(
+        tmp_path / "bag", SyntheticBagSpec(seconds=0.3, width=160, height=120)
+    )
+    argv = ["replay", str(bag), "--out", str(tmp_path / "out"), "--config", str(config)]
+    assert main([*argv, "--no-progress", "--no-report", "--spin-wait"]) == 0
+    assert json.loads(capsys.readouterr().out)["detector_spin_wait"] is True

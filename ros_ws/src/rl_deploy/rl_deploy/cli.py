@@ -76,6 +76,12 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--config", type=Path, help="pipeline config / policy_node params YAML")
     replay.add_argument("--no-progress", action="store_true", help="no progress bar")
     replay.add_argument("--no-report", action="store_true", help="skip report.html")
+    replay.add_argument(
+        "--spin-wait",
+        action="store_true",
+        help="keep the detector's onnxruntime workers spinning between runs, as on a robot "
+        "(its latency as there; a slower replay on few cores)",
+    )
     replay.set_defaults(run=_replay)
 
     make_bag = commands.add_parser("make-bag", help="write a generated 30 Hz RGB-D test bag")
@@ -101,7 +107,10 @@ def _load_config(path: Path | None) -> PipelineConfig:
 def _replay(args: argparse.Namespace) -> int:
     from rl_deploy.replay import replay, write_report
 
-    result = replay(args.bag, args.out, _load_config(args.config), progress=not args.no_progress)
+    config = _load_config(args.config)
+    result = replay(
+        args.bag, args.out, config, progress=not args.no_progress, spin_wait=args.spin_wait
+    )
     if not args.no_report:
         write_report(result, args.out / "report.html")
     print(json.dumps(result.summary, indent=2))

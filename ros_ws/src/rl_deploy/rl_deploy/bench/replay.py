@@ -19,7 +19,7 @@ from rl_deploy.bench.measure import median, ratio, target
 from rl_deploy.config import PipelineConfig
 from rl_deploy.pipeline import Pipeline
 from rl_deploy.replay import Bag, McapWriter, SyntheticBagSpec, replay, write_synthetic_bag
-from rl_deploy.replay.runner import _ReplaySession
+from rl_deploy.replay.runner import _ReplaySession, replay_config
 
 REALTIME_TARGET = 3.0  # at a 10 Hz control rate with the detector at 320
 
@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         pipeline_only = []
         for index in range(args.repeats):
             reads.append(_read_only_s(bag))
-            pipeline_only.append(_pipeline_only_s(bag, config))
+            pipeline_only.append(_pipeline_only_s(bag, replay_config(config)))
             result = replay(bag_path, Path(work) / f"out{index}", config, progress=False)
             runs.append(result.summary)
     duration_s = bag.duration_ns / 1e9
@@ -69,6 +69,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "masks": config.masks.source,
         "detector_input": _input_shape(detector) if detector else None,
         "provider": last["provider"],
+        "detector_spin_wait": last["detector_spin_wait"],
         "repeats": args.repeats,
         "realtime_factors": factors,
         "realtime_factor": round(median(factors), 2),
