@@ -15,19 +15,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-import onnxruntime as ort
-
 from rl_deploy import codec
 from rl_deploy.bench.load import cpu_load
 from rl_deploy.bench.measure import TimedSession, ratio, summary, target
+from rl_deploy.bench.perception import network_session
 from rl_deploy.bench.schedule import period_jitter_ms, run_schedule, stream_rates_ns
 from rl_deploy.bench.world import SyntheticWorld
 from rl_deploy.codec.typestore import IMAGE
 from rl_deploy.config import PipelineConfig
 from rl_deploy.io import Output
-from rl_deploy.perception.graph import network_as_run
 from rl_deploy.perception.letterbox import LetterboxBuffer
-from rl_deploy.perception.model import load_model
 from rl_deploy.perception.runner import YoloSegRunner
 from rl_deploy.pipeline import Pipeline, load_policy, policy_threads
 from rl_deploy.replay.synthetic import SyntheticBagSpec
@@ -60,8 +57,8 @@ class BareDetector:
 
     def __init__(self, runner: YoloSegRunner) -> None:
         providers = list(runner.session.get_providers())
-        network = network_as_run(load_model(runner.config.model, runner.config.sha256))
-        self._session = ort.InferenceSession(network.SerializeToString(), providers=providers)
+        config = runner.config
+        self._session = network_session(config.model, providers, sha256=config.sha256)
         self._runner, self._letterbox = runner, LetterboxBuffer()
         self._outputs = list(runner.info.output_names)
 

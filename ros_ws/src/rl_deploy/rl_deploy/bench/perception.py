@@ -21,7 +21,7 @@ import platform
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -128,16 +128,16 @@ def _ultralytics_square_onnx(weights: Path, size: int, cache: Path) -> Path:
     return out.with_suffix(".onnx")
 
 
-def _bare_sessions(
-    path: Path, providers: list[str]
-) -> tuple[ort.InferenceSession, ort.InferenceSession]:
-    """The export as Ultralytics writes it, and its network as the step runs it (faster than
+def network_session(
+    path: str | Path,
+    providers: Sequence[str],
+    options: ort.SessionOptions | None = None,
+    sha256: str = "",
+) -> ort.InferenceSession:
+    """The export's network as the step runs it (perception.graph.network_as_run; faster than
     the export), without the work the step composes around it: the peer for what it adds."""
-    network = network_as_run(load_model(path)).SerializeToString()
-    return (
-        ort.InferenceSession(str(path), providers=providers),
-        ort.InferenceSession(network, providers=providers),
-    )
+    network = network_as_run(load_model(path, sha256)).SerializeToString()
+    return ort.InferenceSession(network, options, providers=list(providers))
 
 
 def bench_size(
@@ -167,7 +167,9 @@ def bench_size(
     # The peer is the export as Ultralytics writes it (float input, raw predictions) run by
     # onnxruntime alone; our step runs it composed with its uint8 frame input and candidate
     # output (perception.model), timed alone too as ort_run_composed.
-    bare, network = _bare_sessions(ours_path, runner.session.get_providers())
+    providers = runner.session.get_providers()
+    bare = ort.InferenceSession(str(ours_path), providers=providers)
+    network = network_session(ours_path, providers)
     letterbox = LetterboxBuffer()
     tensors = []
     for f in frames:

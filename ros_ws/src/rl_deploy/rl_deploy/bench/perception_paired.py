@@ -36,12 +36,12 @@ from rl_deploy.bench.perception import (
     add_detector_arguments,
     camera_imgsz,
     median_p90,
+    network_session,
     onnx_for_size,
 )
 from rl_deploy.codec.typestore import IMAGE
-from rl_deploy.perception.graph import network_as_run
 from rl_deploy.perception.letterbox import LetterboxBuffer
-from rl_deploy.perception.model import load_model, session_options, share_thread_pool
+from rl_deploy.perception.model import session_options, share_thread_pool
 from rl_deploy.perception.runner import DetectorConfig
 from rl_deploy.perception.step import STEP_STAGES, PerceptionConfig, PerceptionStep
 from rl_deploy.tools import detector_export as export
@@ -95,10 +95,9 @@ def measure_size(
     )
     step = PerceptionStep(config)
     runner = step.runner
-    providers = tuple(runner.session.get_providers())
-    bare = ort.InferenceSession(str(path), session_options(), providers=providers)
-    network_graph = network_as_run(load_model(path)).SerializeToString()
-    network = ort.InferenceSession(network_graph, session_options(), providers=providers)
+    used = runner.session.get_providers()
+    bare = ort.InferenceSession(str(path), session_options(), providers=used)
+    network = network_session(path, used, session_options())
     letterbox, tensors = LetterboxBuffer(), []
     for frame in frames:
         letterbox.fill(frame, runner.geometry(frame.shape[:2]))
