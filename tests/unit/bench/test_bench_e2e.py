@@ -63,4 +63,6 @@ def test_detector_share_is_taken_against_the_bare_network(capsys, repo, monkeypa
     assert around["max"] < stages["stack"]["max"]
     shares = direct["around_bare_networks_fraction"]
     assert shares["p50"] < 1
+    # Frames without instances ran no prototypes: left out of the share, and counted.
+    assert 0 <= direct["frames_without_instances"] < 4
     assert result["targets"]["around_networks_fraction"]["value"] == shares["p50"]

@@ -266,6 +266,7 @@ def measure_direct(
     """
     stages: dict[str, list[float]] = {}
     fractions, busy_fractions, bare_fractions, zeroed, warmup = [], [], [], 0, 5
+    without_instances = 0
     period_s = pipeline.control_period_ns / 1e9
     next_s = time.monotonic()
     for index in range(warmup + frames):
@@ -307,10 +308,15 @@ def measure_direct(
         fractions.append(step["around_networks"] / step["stack"])
         busy = step["stack"] + step["after_command"]  # the processor's time for the frame
         busy_fractions.append((busy - networks.last_ms()) / busy)
-        if bare_ms is not None:
+        # A frame without instances ran no mask prototypes (protos_on_demand): less network
+        # than the bare one, so it is left out of the share against the bare network.
+        runner = networks.detector_runner
+        if bare_ms is not None and (runner is None or runner.last_instances > 0):
             step["detector_bare_network_run"] = bare_ms
             step["around_bare_networks"] = step["stack"] - bare_ms - networks.policy.last_ms
             bare_fractions.append(step["around_bare_networks"] / step["stack"])
+        elif bare_ms is not None:
+            without_instances += 1
         for name, ms in step.items():
             stages.setdefault(name, []).append(ms)
     result = {
@@ -322,6 +328,8 @@ def measure_direct(
     }
     if bare_fractions:
         result["around_bare_networks_fraction"] = summary(bare_fractions, 4)
+    if bare is not None:
+        result["frames_without_instances"] = without_instances
     return result
 
 

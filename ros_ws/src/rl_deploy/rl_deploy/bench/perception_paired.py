@@ -11,7 +11,9 @@ own pool beside a shared one, so this runs without Ultralytics, in a process of 
 The export's network as the step runs it (perception.graph.network_as_run) is faster than the
 export as Ultralytics writes it, so a third session takes its turn too: `step_over_ort_run` is
 the step against the export, `step_over_network_run` against that network, which counts
-everything the step adds to it. It also reports the median of each of the step's stages
+everything the step adds to it. The step computes mask prototypes only on frames with
+candidates (perception.protos), so that target is on `step_over_network_run_found`, the frames
+with instances. It also reports the median of each of the step's stages
 (PerceptionStats.last_stage_ms).
 """
 
@@ -77,7 +79,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "targets": {
             f"{ratio}_{r['imgsz']}": target(r[ratio], STEP_TARGET, at_least=False)
             for r in results
-            for ratio in ("step_over_ort_run", "step_over_network_run")
+            for ratio in ("step_over_ort_run", "step_over_network_run_found")
         },
     }
 
@@ -126,9 +128,11 @@ def measure_size(
     time.sleep(SWITCH_S)
     times: dict[str, list[float]] = {name: [] for name in methods}
     stages: list[dict[str, float]] = []
+    found: list[bool] = []  # the step's frame had instances (and so candidates, and prototypes)
     order = list(methods)
     for turn in range(rounds * len(frames)):
         index = turn % len(frames)
+        instances = step.stats.instances
         for name in order[turn % 3 :] + order[: turn % 3]:  # each goes first a third of the time
             time.sleep(SETTLE_S)
             write(index)
@@ -136,7 +140,9 @@ def measure_size(
             methods[name]()
             times[name].append(time.perf_counter() - start)
         stages.append(step.stats.last_stage_ms)
+        found.append(step.stats.instances > instances)
     steps, bares, networks = (np.asarray(times[name]) for name in order)
+    with_instances = np.asarray(found)
     result: dict[str, Any] = {"imgsz": long_side, "input_hw": list(runner.info.imgsz)}
     for name in order:
         result[f"{name}_ms"], result[f"{name}_p90_ms"] = median_p90(times[name])
@@ -146,12 +152,23 @@ def measure_size(
         "step_over_network_run": round(float(np.median(steps / networks)), 3),
         "step_around_network_run_ms": round(float(np.median(steps - networks)) * 1e3, 3),
         "network_run_over_ort_run": round(float(np.median(networks / bares)), 3),
+        # A frame without candidates skips the prototypes (protos_on_demand): against the
+        # network as run, what the step adds is taken on the frames that have instances.
+        "step_over_network_run_found": _median_ratio(
+            steps[with_instances], networks[with_instances]
+        ),
+        "frames_without_instances": int(np.count_nonzero(~with_instances[: len(frames)])),
+        "protos_on_demand": runner.protos_on_demand,
         "pairs": len(steps),
         "stage_ms": _stage_medians(stages),
         "provider": runner.provider,
         "model": str(path),
     }
     return result
+
+
+def _median_ratio(steps: npt.NDArray[np.float64], peers: npt.NDArray[np.float64]) -> float | None:
+    return round(float(np.median(steps / peers)), 3) if len(steps) else None
 
 
 def _stage_medians(stages: list[dict[str, float]]) -> dict[str, float]:

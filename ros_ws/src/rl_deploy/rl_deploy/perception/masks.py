@@ -76,9 +76,10 @@ def _taps(in_len: int, out_len: int, samples: npt.NDArray[np.intp]) -> _Taps:
 
 
 @lru_cache(maxsize=32)
-def _cached_taps(in_len: int, out_len: int, samples: bytes) -> _Taps:
-    """_taps of a camera's sampled axis: the same every frame, made once."""
-    return _taps(in_len, out_len, np.frombuffer(samples, np.intp))
+def _cached_taps(in_len: int, out_len: int, samples: bytes | None) -> _Taps:
+    """_taps of a camera's axis, at `samples` (None: every pixel): the same every frame."""
+    pixels = np.arange(out_len) if samples is None else np.frombuffer(samples, np.intp)
+    return _taps(in_len, out_len, pixels)
 
 
 def _upsample(logits: F32, factor: int) -> F32:
@@ -118,7 +119,7 @@ def decode_masks(
     chosen = np.arange(len(detections)) if indices is None else np.asarray(indices, dtype=np.intp)
     size = detections.frame_hw if size_hw is None else size_hw
     out = np.zeros((len(chosen), *size), dtype=np.bool_)
-    for slot, (window, values) in enumerate(_instance_logits(detections, chosen, _grid(size))):
+    for slot, (window, values) in enumerate(_instance_logits(detections, chosen, size, None)):
         y_lo, y_hi, x_lo, x_hi = window
         out[slot, y_lo:y_hi, x_lo:x_hi] = values > 0
     return out
@@ -127,22 +128,18 @@ def decode_masks(
 PixelGrid = tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]  # rows, columns (ascending)
 
 
-def _grid(size_hw: tuple[int, int]) -> tuple[tuple[int, int], PixelGrid]:
-    return size_hw, (np.arange(size_hw[0]), np.arange(size_hw[1]))
-
-
 def _instance_logits(
     detections: Detections,
     chosen: npt.NDArray[np.intp],
-    sampled: tuple[tuple[int, int], PixelGrid],
+    size_hw: tuple[int, int],
+    at: PixelGrid | None,
 ) -> list[tuple[tuple[int, int, int, int], F32]]:
     """Per chosen instance: its box window in the output and the mask logits inside it.
 
-    `sampled` is (size_hw, (rows, cols)): the output is the mask at `size_hw` read at those
-    ascending rows and columns (every one of them for a whole mask). Each pixel's value
-    depends only on its own coordinates, so a sampled mask is the whole one, indexed.
+    The output is the mask at `size_hw`, read at the ascending rows and columns `at` (None:
+    every pixel). Each pixel's value depends only on its own coordinates, so a sampled mask is
+    the whole one, indexed.
     """
-    size_hw, (rows, cols) = sampled
     if len(chosen) == 0:
         return []
     n_protos, proto_h, proto_w = detections.protos.shape
@@ -159,15 +156,17 @@ def _instance_logits(
     crop_h, crop_w = grid.shape[1:]
     height, width = size_hw
     sx, sy = width / detections.frame_hw[1], height / detections.frame_hw[0]
-    taps_y = _cached_taps(crop_h, height, np.asarray(rows, np.intp).tobytes())
-    taps_x = _cached_taps(crop_w, width, np.asarray(cols, np.intp).tobytes())
+    rows, cols = (None, None) if at is None else at
+    taps_y = _cached_taps(crop_h, height, None if rows is None else _key(rows))
+    taps_x = _cached_taps(crop_w, width, None if cols is None else _key(cols))
     results = []
     for slot, index in enumerate(chosen):
-        box_y_lo, box_y_hi, box_x_lo, box_x_hi = _box_window(
-            detections.boxes_xyxy[index], sx, sy, size_hw
-        )
-        y_lo, y_hi = (int(i) for i in np.searchsorted(rows, (box_y_lo, box_y_hi)))
-        x_lo, x_hi = (int(i) for i in np.searchsorted(cols, (box_x_lo, box_x_hi)))
+        # The box's pixels, then (when sampled) the samples that fall inside it. Right after a
+        # network run each numpy call costs ten times its warm time: whole masks make none here.
+        y_lo, y_hi, x_lo, x_hi = _box_window(detections.boxes_xyxy[index], sx, sy, size_hw)
+        if rows is not None and cols is not None:
+            y_lo, y_hi = (int(i) for i in np.searchsorted(rows, (y_lo, y_hi)))
+            x_lo, x_hi = (int(i) for i in np.searchsorted(cols, (x_lo, x_hi)))
         window = (y_lo, y_hi, x_lo, x_hi)  # in output samples
         if y_hi <= y_lo or x_hi <= x_lo:
             results.append(
@@ -175,13 +174,17 @@ def _instance_logits(
             )
             continue
         ty, tx = taps_y.window(y_lo, y_hi), taps_x.window(x_lo, x_hi)
-        # Only the columns the taps touch are interpolated along y.
-        c_lo, c_hi = int(tx.lower[0]), int(tx.upper[-1]) + 1
-        plane = grid[slot, :, c_lo:c_hi]
+        # Along y over the instance's rows, then along x at its columns: the same float32
+        # operations per pixel as over the whole mask.
+        plane = grid[slot]
         along_y = plane[ty.lower] * ty.w_lower[:, None] + plane[ty.upper] * ty.w_upper[:, None]
-        values = along_y[:, tx.lower - c_lo] * tx.w_lower + along_y[:, tx.upper - c_lo] * tx.w_upper
-        results.append((window, np.asarray(values, np.float32)))
+        values = along_y[:, tx.lower] * tx.w_lower + along_y[:, tx.upper] * tx.w_upper
+        results.append((window, values))
     return results
+
+
+def _key(samples: npt.NDArray[np.intp]) -> bytes:
+    return np.asarray(samples, np.intp).tobytes()
 
 
 def depth_filter(
@@ -222,8 +225,7 @@ def class_masks(
     if at is not None and filtered:  # the median of an instance needs all of its pixels
         whole = class_masks(detections, classes, size_hw, depth_tolerance_m)
         return {name: mask[np.ix_(*at)] for name, mask in whole.items()}
-    sampled = _grid(size_hw) if at is None else (size_hw, at)
-    out_hw = (len(sampled[1][0]), len(sampled[1][1]))
+    out_hw = size_hw if at is None else (len(at[0]), len(at[1]))
     out = {name: np.zeros(out_hw, np.uint8) for name in classes}
     chosen = detections.indices_of(list(classes))
     if len(chosen) == 0:
@@ -237,7 +239,7 @@ def class_masks(
                 cv2.resize(depth, size_wh, interpolation=cv2.INTER_NEAREST), dtype=np.float32
             )
     for index, (window, values) in zip(
-        chosen, _instance_logits(detections, chosen, sampled), strict=True
+        chosen, _instance_logits(detections, chosen, size_hw, at), strict=True
     ):
         y_lo, y_hi, x_lo, x_hi = window
         inside = values > 0
