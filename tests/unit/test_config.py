@@ -38,6 +38,10 @@ def test_ros_params_file_is_accepted(tmp_path: Path):
         ({"masks": {"class_ids": [1, 2]}}, r"same length"),
         ({"masks": {"class_ids": [1, "a"]}}, r"masks.class_ids must be a list of int"),
         ({"cmd_vel_stamped": "yes"}, r"cmd_vel_stamped must be true or false"),
+        (
+            {"detector": {"protos_on_demand": False}},
+            r"detector.protos_on_demand must be a string, got False \(quote on / off",
+        ),
         ({"policy": {"intra_op_threads": -2}}, r"policy.intra_op_threads must be >= -1, got -2"),
     ],
 )

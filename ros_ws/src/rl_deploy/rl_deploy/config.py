@@ -313,5 +313,8 @@ def _scalar(hint: type, value: Any, key: str) -> Any:
     elif hint is not bool:
         ok = ok and isinstance(value, hint)
     if not ok:
-        raise ConfigError(f"{key} must be {_SCALARS[hint]}, got {value!r}")
+        advice = ""
+        if hint is str and isinstance(value, bool):  # `io_binding: off`, as YAML 1.1 reads it
+            advice = " (quote on / off: unquoted, YAML reads them as booleans)"
+        raise ConfigError(f"{key} must be {_SCALARS[hint]}, got {value!r}{advice}")
     return float(value) if hint is float else value
