@@ -125,3 +125,10 @@ def test_prototypes_another_output_reads_are_left_as_they_are():
 def test_protos_on_demand_must_be_auto_on_or_off():
     with pytest.raises(ConfigError, match="protos_on_demand must be auto, on or off, got 'yes'"):
         load_runner(SHIPPED_ONNX, protos_on_demand="yes")
+
+
+def test_auto_is_on_where_the_session_runs_on_the_cpu_provider():
+    # CUDA is requested first but this onnxruntime build lacks it: the CPU provider runs.
+    runner = load_runner(SHIPPED_ONNX, providers=("CUDAExecutionProvider", "CPUExecutionProvider"))
+    assert runner.provider == "CPUExecutionProvider" and runner.protos_on_demand
+    assert not load_runner(SHIPPED_ONNX, protos_on_demand="off").protos_on_demand

@@ -17,6 +17,7 @@ from typing import Any
 import cv2
 import numpy as np
 import numpy.typing as npt
+import onnxruntime as ort
 from onnx import TensorProto
 
 from rl_deploy.errors import ConfigError, DecodeError
@@ -39,7 +40,6 @@ from rl_deploy.perception.model import (
     ModelInfo,
     load_model,
     open_session,
-    provider_list,
     read_model_info,
 )
 from rl_deploy.perception.nms import class_aware_nms
@@ -366,8 +366,9 @@ def _protos_on_demand(config: DetectorConfig) -> bool:
     """Whether the prototype branch runs only on frames with candidates (`protos_on_demand`)."""
     if config.protos_on_demand != "auto":
         return config.protos_on_demand == "on"
-    first = provider_list(config.providers, None, False)[0]
-    return (first if isinstance(first, str) else first[0]) == "CPUExecutionProvider"
+    available = set(ort.get_available_providers())
+    # auto: on where the session will run on the CPU provider, i.e. no other requested is here
+    return not any(p in available for p in config.providers if p != "CPUExecutionProvider")
 
 
 def load_runner(model: str | Path, **overrides: object) -> YoloSegRunner:
