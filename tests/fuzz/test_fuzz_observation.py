@@ -59,3 +59,4 @@ def test_feeds_match_the_card_or_a_typed_error(case, reset: bool):
     for spec in builder.card.inputs:
         assert feeds[spec.name].shape == spec.tensor.shape
         assert feeds[spec.name].dtype == np.dtype(spec.tensor.dtype)
+        assert np.isfinite(feeds[spec.name]).all(), spec.name

@@ -135,6 +135,23 @@ def test_bad_sizes_are_decode_errors(ovmm_card: PolicyCard):
         builder.build(_ovmm_raw(depth_m=np.ones((640, 480), np.float32)))  # portrait
 
 
+@pytest.mark.parametrize("bad", [math.nan, math.inf])
+def test_a_non_finite_pose_or_joint_is_refused_and_never_becomes_the_start(ovmm_card, bad):
+    builder = ObservationBuilder(ovmm_card)
+    with pytest.raises(DecodeError, match="pose: not finite"):
+        builder.build(_ovmm_raw(pose=Pose2D(0.0, 0.0, bad)))
+    assert builder.start_pose is None
+    with pytest.raises(DecodeError, match="start pose: not finite"):
+        builder.reset(Pose2D(bad, 0.0, 0.0))
+    joints = np.zeros(10)
+    joints[3] = 1e300  # finite as float64, inf as the policy's float32
+    with pytest.raises(DecodeError, match=f"not finite as float32: {{'{ovmm_card.joint_names[3]}'"):
+        builder.build(_ovmm_raw(joints=joints))
+    feeds = builder.build(_ovmm_raw(pose=Pose2D(1.0, 2.0, 0.5)))  # the first good pose: start
+    assert builder.start_pose == Pose2D(1.0, 2.0, 0.5)
+    np.testing.assert_allclose(feeds["robot_start_gps"], [[0.0, 0.0]], atol=1e-6)
+
+
 def test_relative_pose_is_taken_from_the_episode_start(ovmm_card: PolicyCard):
     builder = ObservationBuilder(ovmm_card)
     builder.reset(Pose2D(1.0, 2.0, math.pi / 2))

@@ -19,6 +19,9 @@ class Pose2D:
     y: float  # m
     yaw: float  # rad, counter-clockwise from +x
 
+    def is_finite(self) -> bool:
+        return math.isfinite(self.x + self.y + self.yaw)  # NaN and inf propagate through a sum
+
     def relative_to(self, origin: Pose2D) -> Pose2D:
         """This pose expressed in the frame of `origin` (e.g. the pose at episode start)."""
         dx, dy = self.x - origin.x, self.y - origin.y

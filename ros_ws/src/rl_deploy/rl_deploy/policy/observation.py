@@ -95,6 +95,8 @@ class ObservationBuilder:
 
     def reset(self, start_pose: Pose2D | None = None) -> None:
         """Start an episode; None takes the pose of the first build() as the start."""
+        if start_pose is not None and not start_pose.is_finite():
+            raise DecodeError(f"start pose: not finite: {start_pose}")
         for state in self._states:
             state.frames.clear()
         self._start_pose = start_pose
@@ -125,10 +127,21 @@ class ObservationBuilder:
         ]
         if missing:
             raise StaleInputError(f"missing required observation: {', '.join(missing)}")
-        if raw.pose is not None and self._start_pose is None:
+        # The codecs refuse non-finite poses off the wire; other callers (simulator hosts,
+        # scripts) meet the same check here, before a bad pose can become the start.
+        if raw.pose is not None and not raw.pose.is_finite():
+            raise DecodeError(f"pose: not finite: {raw.pose}")
+        # Every frame is built before any history changes, so a failing input leaves none behind
+        # (nor a start pose: the next good one becomes the start).
+        first_pose = raw.pose is not None and self._start_pose is None
+        if first_pose:
             self._start_pose = raw.pose
-        # Every frame is built before any history changes, so a failing input leaves none behind.
-        frames = [self._frame(state, raw) for state in self._states]
+        try:
+            frames = [self._frame(state, raw) for state in self._states]
+        except Exception:
+            if first_pose:
+                self._start_pose = None
+            raise
         feeds = {
             state.spec.name: state.push(frame)
             for state, frame in zip(self._states, frames, strict=True)
@@ -174,12 +187,21 @@ class ObservationBuilder:
         source = spec.source
         if source == "joints":
             assert raw.joints is not None
-            joints = np.asarray(raw.joints, dtype=np.float32).reshape(-1)
+            with np.errstate(over="ignore"):  # beyond float32's range: inf, refused below
+                joints = np.asarray(raw.joints, dtype=np.float32).reshape(-1)
             if joints.size != len(self.card.joint_names):
                 raise DecodeError(
                     f"joints: expected {len(self.card.joint_names)} values in the order "
                     f"{list(self.card.joint_names)}, got shape {np.shape(raw.joints)}"
                 )
+            if not np.isfinite(joints).all():
+                names, given = self.card.joint_names, np.asarray(raw.joints).flat
+                bad = {
+                    n: float(v)
+                    for n, v, f in zip(names, given, joints, strict=True)
+                    if not np.isfinite(f)
+                }
+                raise DecodeError(f"joints: not finite as float32: {bad}")
             if spec.joints == self.card.joint_names:
                 return joints
             return joints[[self._joint_index[name] for name in spec.joints]]
