@@ -213,3 +213,17 @@ def test_garbage_frames_give_warn_and_no_masks_and_the_node_lives(start_node, pr
         masked = {image_header(m.data)[0] for m in probe.messages(target, broken_ns)}
         assert not masked & sent, f"no masks from {kind} frames"
         assert perception.alive()
+
+
+def test_unquoted_off_for_a_string_stops_startup_and_says_to_quote_it(start_node, tmp_path):
+    # rcl's YAML reads a bare `off` as a boolean; the parameter is the string "auto|on|off".
+    params = tmp_path / "perception.yaml"
+    params.write_text(
+        "perception_node:\n  ros__parameters:\n    detector:\n      io_binding: off\n"
+    )
+    perception = start_node("perception_node", [*PERCEPTION_ARGS, "--params-file", str(params)])
+    perception.process.wait(timeout=30)
+    assert perception.process.returncode == 1
+    log = perception.log()
+    assert "detector.io_binding is a string: quote the value" in log, log
+    assert "Traceback" not in log, log

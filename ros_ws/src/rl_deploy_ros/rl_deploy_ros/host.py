@@ -66,7 +66,16 @@ def declare(
         descriptor = ParameterDescriptor(description=spec.description, type=kind.value)
         # An empty list has no element type: declare the type alone (read back as the default).
         default = kind if spec.default == [] else spec.default
-        node.declare_parameter(spec.name, default, descriptor)
+        try:
+            node.declare_parameter(spec.name, default, descriptor)
+        except rclpy.exceptions.InvalidParameterTypeException as err:
+            if spec.kind != "string":
+                raise
+            # `protos_on_demand: off` in a params file: rcl's YAML reads it as a boolean.
+            raise ConfigError(
+                f"{err}; {spec.name} is a string: quote the value in the params file "
+                "(unquoted, YAML reads on / off / yes / no as booleans)"
+            ) from err
 
     def on_set(parameters: list[Parameter]) -> SetParametersResult:
         merged = {**values(node, specs), **{p.name: p.value for p in parameters}}
