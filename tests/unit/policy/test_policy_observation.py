@@ -150,6 +150,8 @@ def test_a_non_finite_pose_or_joint_is_refused_and_never_becomes_the_start(ovmm_
     feeds = builder.build(_ovmm_raw(pose=Pose2D(1.0, 2.0, 0.5)))  # the first good pose: start
     assert builder.start_pose == Pose2D(1.0, 2.0, 0.5)
     np.testing.assert_allclose(feeds["robot_start_gps"], [[0.0, 0.0]], atol=1e-6)
+    with pytest.raises(DecodeError, match=r"from the start .* is not finite as float32"):
+        builder.build(_ovmm_raw(pose=Pose2D(1e300, 2.0, 0.5)))  # finite, but 1e300 m away
 
 
 def test_relative_pose_is_taken_from_the_episode_start(ovmm_card: PolicyCard):

@@ -208,7 +208,14 @@ class ObservationBuilder:
         if source == "relative_pose":
             assert raw.pose is not None and self._start_pose is not None
             relative = raw.pose.relative_to(self._start_pose)
-            return np.array([getattr(relative, name) for name in spec.components], np.float32)
+            with np.errstate(over="ignore"):
+                frame = np.array([getattr(relative, name) for name in spec.components], np.float32)
+            if not np.isfinite(frame).all():  # poses far apart beyond float32's range
+                raise DecodeError(
+                    f"pose: {raw.pose} from the start {self._start_pose} is not finite as "
+                    f"float32: {dict(zip(spec.components, frame.tolist(), strict=True))}"
+                )
+            return frame
         if source == "prev_action":
             return self._prev_action.copy()
         if source == "not_done":
