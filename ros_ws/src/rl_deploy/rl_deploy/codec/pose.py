@@ -27,7 +27,8 @@ _UNIT_TOLERANCE = 1e-3
 def _unit_quaternion(orientation: Any, what: str) -> npt.NDArray[np.float64]:
     """geometry_msgs/Quaternion → normalised [w, x, y, z] (transforms3d order)."""
     wxyz = np.array([orientation.w, orientation.x, orientation.y, orientation.z], dtype=np.float64)
-    norm = float(np.linalg.norm(wxyz))
+    with np.errstate(over="ignore"):  # a garbage 1e200 component: norm inf, refused below
+        norm = float(np.linalg.norm(wxyz))
     if not np.isfinite(wxyz).all() or abs(norm - 1.0) > _UNIT_TOLERANCE:
         raise DecodeError(
             f"{what}: orientation (x, y, z, w)=({orientation.x}, {orientation.y}, "

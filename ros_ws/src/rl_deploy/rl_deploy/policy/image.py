@@ -114,7 +114,8 @@ def preprocess_depth(
         # The common frame (16UC1, 0 = no reading, fill 0): the same values in fewer passes.
         values = np.multiply(image, np.float32(depth.scale), dtype=np.float32)
     else:
-        values = np.array(image, dtype=np.float32, copy=True)
+        with np.errstate(over="ignore"):  # float64 beyond float32's range: inf, invalid below
+            values = np.array(image, dtype=np.float32, copy=True)
         invalid = ~np.isfinite(values)
         for sentinel in depth.invalid_values:
             if sentinel == 0.0:
