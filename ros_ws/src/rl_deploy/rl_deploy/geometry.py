@@ -20,7 +20,7 @@ class Pose2D:
     yaw: float  # rad, counter-clockwise from +x
 
     def is_finite(self) -> bool:
-        return math.isfinite(self.x + self.y + self.yaw)  # NaN and inf propagate through a sum
+        return math.isfinite(self.x) and math.isfinite(self.y) and math.isfinite(self.yaw)
 
     def relative_to(self, origin: Pose2D) -> Pose2D:
         """This pose expressed in the frame of `origin` (e.g. the pose at episode start)."""
