@@ -45,14 +45,14 @@ def raw_observation(draw: st.DrawFn, builder: ObservationBuilder) -> RawObservat
     st.sampled_from(range(len(BUILDERS))).flatmap(
         lambda i: st.tuples(st.just(i), raw_observation(BUILDERS[i]))
     ),
-    st.booleans(),
+    st.one_of(st.booleans(), st.builds(Pose2D, FLOATS, FLOATS, FLOATS)),  # reset: start pose
 )
-def test_feeds_match_the_card_or_a_typed_error(case, reset: bool):
+def test_feeds_match_the_card_or_a_typed_error(case, reset: bool | Pose2D):
     index, raw = case
     builder = BUILDERS[index]
-    if reset:
-        builder.reset()
     try:
+        if reset is not False:
+            builder.reset(None if reset is True else reset)
         feeds = builder.build(raw)
     except RlDeployError:
         return
