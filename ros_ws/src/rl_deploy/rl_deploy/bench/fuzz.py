@@ -230,8 +230,9 @@ class Fuzzer:
             pose=Pose2D(float(rng.normal()), odd if rng.random() < 0.2 else 0.0, 0.1),
             target_class=str(rng.choice([*card.target_classes, "sofa"])),
         )
-        if rng.random() < 0.1:
-            builder.reset()
+        if rng.random() < 0.1:  # a new episode, its start the next pose or one given
+            start = Pose2D(0.0, 0.0, odd if rng.random() < 0.3 else 1e300 * rng.random())
+            builder.reset(start if rng.random() < 0.5 else None)
         feeds = builder.build(raw)
         for spec in card.inputs:
             value = feeds[spec.name]
@@ -239,6 +240,8 @@ class Fuzzer:
                 raise CommandFailureError(
                     f"feed {spec.name}: {value.shape} {value.dtype}, card {spec}"
                 )
+            if not np.isfinite(value).all():
+                raise CommandFailureError(f"feed {spec.name} is not finite: {value.ravel()[:8]}")
 
     def feed_and_tick(self) -> None:
         """A burst of valid and corrupted messages on a pipeline's topics, then a tick."""
