@@ -6,6 +6,10 @@ import math
 
 from bench_helpers import assert_summary, run_bench
 
+from rl_deploy.bench.e2e import BareDetector
+from rl_deploy.perception.model import SPINNING
+from rl_deploy.perception.runner import load_runner
+
 STAGES = {"camera_encode", "feed_decode", "masks", "observation", "inference", "decode"}
 STAGES |= {"safety", "encode", "after_command", "tick", "stack", "total", "policy_run"}
 STAGES |= {"around_networks"}
@@ -66,3 +70,13 @@ def test_detector_share_is_taken_against_the_bare_network(capsys, repo, monkeypa
     # Frames without instances ran no prototypes: left out of the share, and counted.
     assert 0 <= direct["frames_without_instances"] < 4
     assert result["targets"]["around_networks_fraction"]["value"] == shares["p50"]
+
+
+def test_the_bare_network_runs_on_the_detectors_thread_settings(repo):
+    """A peer whose workers spin beside a detector whose workers sleep would read faster."""
+    runner = load_runner(
+        repo / "models/detector/detector.onnx", intra_op_threads=1, spin_wait=False
+    )
+    options = BareDetector(runner).session.get_session_options()
+    assert options.intra_op_num_threads == 1
+    assert options.get_session_config_entry(SPINNING) == "0"

@@ -119,7 +119,7 @@ def test_replay_lets_the_detectors_workers_sleep_unless_asked(repo: Path, tmp_pa
         tmp_path / "bag", SyntheticBagSpec(seconds=0.5, width=160, height=120)
     )
     config = PipelineConfig.from_mapping({"masks": {"source": "detector"}}, base_dir=repo)
-    assert config.detector.spin_wait  # the robot's default
+    assert config.detector.spin_wait  # the code's default
     assert not replay_config(config).detector.spin_wait
     sleeping = replay(bag, tmp_path / "sleeping", config, progress=False).summary
     spinning = replay(bag, tmp_path / "spinning", config, progress=False, spin_wait=True).summary

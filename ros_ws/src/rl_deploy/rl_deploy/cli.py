@@ -80,7 +80,7 @@ def _parser() -> argparse.ArgumentParser:
         "--spin-wait",
         action="store_true",
         help="keep the detector's onnxruntime workers spinning between runs, as on a robot "
-        "(its latency as there; a slower replay on few cores)",
+        "whose params set detector.spin_wait (a slower replay on few cores)",
     )
     replay.set_defaults(run=_replay)
 

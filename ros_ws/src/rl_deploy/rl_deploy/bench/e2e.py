@@ -25,6 +25,7 @@ from rl_deploy.codec.typestore import IMAGE
 from rl_deploy.config import PipelineConfig
 from rl_deploy.io import Output
 from rl_deploy.perception.letterbox import LetterboxBuffer
+from rl_deploy.perception.model import session_options
 from rl_deploy.perception.runner import YoloSegRunner
 from rl_deploy.pipeline import Pipeline, load_policy, policy_threads
 from rl_deploy.replay.synthetic import SyntheticBagSpec
@@ -58,7 +59,9 @@ class BareDetector:
     def __init__(self, runner: YoloSegRunner) -> None:
         providers = list(runner.session.get_providers())
         config = runner.config
-        self._session = network_session(config.model, providers, sha256=config.sha256)
+        # The detector's own thread settings: sleeping workers wake up slower than spinning ones.
+        options = session_options(config.intra_op_threads, config.spin_wait)
+        self.session = network_session(config.model, providers, options, config.sha256)
         self._runner, self._letterbox = runner, LetterboxBuffer()
         self._outputs = list(runner.info.output_names)
 
@@ -67,7 +70,7 @@ class BareDetector:
         rgb = codec.rgb_from_image(codec.decode(rgb_cdr, IMAGE))
         self._letterbox.fill(rgb, self._runner.geometry((rgb.shape[0], rgb.shape[1])))
         start = time.perf_counter()
-        self._session.run(self._outputs, {self._runner.info.input_name: self._letterbox.tensor})
+        self.session.run(self._outputs, {self._runner.info.input_name: self._letterbox.tensor})
         return (time.perf_counter() - start) * 1e3
 
 

@@ -44,8 +44,8 @@ def replay_config(config: PipelineConfig, spin_wait: bool = False) -> PipelineCo
     A replay is a batch job: the output file's writer thread (replay.writer) needs the core that
     spinning workers would hold between detector runs. A 20 s 30 Hz RGB-D bag on a 2-core EPYC
     VM replayed 3.5-3.9 x real time with sleeping workers, 2.6-3.0 x with spinning ones; the
-    detector's stage latency in the summary then reads about a quarter longer than on a robot
-    that keeps them spinning.
+    detector's stage latency in the summary then reads about a quarter longer than with
+    spinning ones (the code's default; the shipped node params let them sleep too).
     """
     detector = dataclasses.replace(config.detector, spin_wait=spin_wait)
     return dataclasses.replace(config, detector=detector)
