@@ -53,7 +53,11 @@ def test_in_process_stages_latency_and_jitter(capsys, repo, monkeypatch):
 
 def test_detector_share_is_taken_against_the_bare_network(capsys, repo, monkeypatch):
     monkeypatch.chdir(repo)
-    argv = ["e2e", "--frames", "4", "--seconds", "0.3", "--dds", "off", "--masks", "detector"]
+    # The world shows its scenes by the wall clock's phase, one a second, and two neighbours
+    # hold no target: 12 frames two control periods apart (2.2 s) always reach one that does.
+    frames = 12
+    argv = ["e2e", "--frames", str(frames), "--seconds", "0.3", "--dds", "off"]
+    argv += ["--masks", "detector"]
     code, result = run_bench(capsys, *argv, "--no-machine")
     assert code in (0, 1)  # the share itself may miss its target on a busy machine
     direct = result["in_process_direct"]
@@ -68,7 +72,7 @@ def test_detector_share_is_taken_against_the_bare_network(capsys, repo, monkeypa
     shares = direct["around_bare_networks_fraction"]
     assert shares["p50"] < 1
     # Frames without instances ran no prototypes: left out of the share, and counted.
-    assert 0 <= direct["frames_without_instances"] < 4
+    assert 0 <= direct["frames_without_instances"] < frames
     assert result["targets"]["around_networks_fraction"]["value"] == shares["p50"]
 
 
