@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -15,7 +16,7 @@ from hypothesis import strategies as st
 from rl_deploy import codec
 from rl_deploy.bench.fuzz import ENCODINGS, convert, seed_messages
 from rl_deploy.codec import typestore as msgtypes
-from rl_deploy.errors import RlDeployError
+from rl_deploy.errors import DecodeError, RlDeployError
 
 SEEDS = seed_messages(world())
 JOINTS = ("joint_lift", "joint_arm", "joint_wrist_yaw")
@@ -33,6 +34,31 @@ def test_corrupted_cdr_gives_only_typed_errors(message: tuple[str, bytes]):
     msgtype, data = message
     with contextlib.suppress(RlDeployError):
         convert(codec.decode(data, msgtype), msgtype, JOINTS)
+
+
+def _read_both_ways(data: bytes) -> tuple[tuple[Any, ...] | None, tuple[Any, ...] | None]:
+    """(stamp, frame, encoding, pixels) from decode_image and from the message path, or None
+    where one refused the bytes (with a DecodeError: anything else fails the test)."""
+    frame = message = None
+    with contextlib.suppress(DecodeError):
+        image = codec.decode_image(data)
+        frame = (image.stamp_ns, image.frame_id, image.encoding, image.pixels)
+    with contextlib.suppress(DecodeError):
+        msg = codec.decode(data, msgtypes.IMAGE)
+        stamp_ns = codec.stamp_to_ns(msg.header.stamp)
+        message = (stamp_ns, msg.header.frame_id, msg.encoding, codec.image_to_array(msg))
+    return frame, message
+
+
+@FUZZ
+@given(st.sampled_from(SEEDS[msgtypes.IMAGE]).flatmap(corrupted))
+def test_corrupted_images_read_straight_from_cdr_as_the_message_path_reads_them(data: bytes):
+    frame, message = _read_both_ways(data)
+    assert (frame is None) == (message is None)
+    if frame is not None and message is not None:
+        assert frame[:3] == message[:3]
+        assert frame[3].dtype == message[3].dtype
+        np.testing.assert_array_equal(frame[3], message[3])
 
 
 @FUZZ

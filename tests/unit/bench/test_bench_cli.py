@@ -20,6 +20,8 @@ def test_codec_on_a_tiny_image_reports_both_sides_and_the_machine(capsys):
         assert row["same_pixels"] and row["same_message"]  # both sides decode the same image
         assert row["ours_decode_ms"] > 0 and row["rclpy_decode_ms"] > 0
         assert row["ratio"] == pytest.approx(row["rclpy_decode_ms"] / row["ours_decode_ms"], 0.05)
+        message_ms = row["ours_message_decode_ms"]  # the whole-message path, timed beside it
+        assert row["message_ratio"] == pytest.approx(row["rclpy_decode_ms"] / message_ms, 0.05)
         assert (row["width"], row["height"]) == (8, 6)
     assert set(result["targets"]) == {"decode_ratio_rgb8", "decode_ratio_16UC1"}
     assert result["targets"]["decode_ratio_rgb8"]["limit"] == 4.0

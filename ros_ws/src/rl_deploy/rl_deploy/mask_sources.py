@@ -27,7 +27,7 @@ from rl_deploy.sync import FrameBuffer, Stamped
 
 Mask = npt.NDArray[np.uint8]  # (H, W) 0/1
 Pixels = npt.NDArray[np.intp]  # ascending row or column indices
-Handler = Callable[[Any, int], None]
+Handler = Callable[[Any, int], None]  # (codec.decode_input's value, now_ns)
 
 
 class MaskSource(Protocol):
@@ -72,8 +72,8 @@ class LazyMask:
         return self._at(rows, cols)
 
 
-def _stamped(msg: Any, value: Any, now_ns: int) -> Stamped[Any]:
-    return Stamped(value, codec.stamp_to_ns(msg.header.stamp), now_ns, msg.header.frame_id)
+def _stamped(frame: codec.ImageFrame, value: Any, now_ns: int) -> Stamped[Any]:
+    return Stamped(value, frame.stamp_ns, now_ns, frame.frame_id)
 
 
 class SegmentationMasks:
@@ -85,16 +85,16 @@ class SegmentationMasks:
         self.handlers: dict[str, tuple[str, Handler]] = {topic: (IMAGE, self._on_image)}
         self.buffers = {topic: self._frames}
 
-    def _on_image(self, msg: Any, now_ns: int) -> None:
-        class_ids = codec.image_to_array(msg)
+    def _on_image(self, frame: codec.ImageFrame, now_ns: int) -> None:
+        class_ids = frame.pixels
         if class_ids.ndim == 3 and 0 <= self._channel < class_ids.shape[2]:
             class_ids = class_ids[:, :, self._channel]
         if class_ids.ndim != 2:
             raise DecodeError(
-                f"segmentation is {msg.encoding!r}: single-channel expected, or set "
+                f"segmentation is {frame.encoding!r}: single-channel expected, or set "
                 f"masks.segmentation_channel to the channel that holds the class id"
             )
-        self._frames.push(_stamped(msg, class_ids, now_ns))
+        self._frames.push(_stamped(frame, class_ids, now_ns))
 
     def masks(
         self, partners: Mapping[str, Stamped[Any]], depth: DepthImage
@@ -131,8 +131,8 @@ class DetectorMasks:
         self.buffers = {topic: self._frames}
         self.last_detections: Detections | None = None
 
-    def _on_image(self, msg: Any, now_ns: int) -> None:
-        self._frames.push(_stamped(msg, codec.rgb_from_image(msg), now_ns))
+    def _on_image(self, frame: codec.ImageFrame, now_ns: int) -> None:
+        self._frames.push(_stamped(frame, frame.rgb(), now_ns))
 
     def masks(
         self, partners: Mapping[str, Stamped[Any]], depth: DepthImage
@@ -170,11 +170,11 @@ class TopicMasks:
         }
 
     def _handler(self, topic: str) -> Handler:
-        def on_image(msg: Any, now_ns: int) -> None:
-            mask = codec.image_to_array(msg)
+        def on_image(frame: codec.ImageFrame, now_ns: int) -> None:
+            mask = frame.pixels
             if mask.ndim != 2:
-                raise DecodeError(f"{topic}: a mask must be mono8, got {msg.encoding!r}")
-            self.buffers[topic].push(_stamped(msg, mask, now_ns))
+                raise DecodeError(f"{topic}: a mask must be mono8, got {frame.encoding!r}")
+            self.buffers[topic].push(_stamped(frame, mask, now_ns))
 
         return on_image
 

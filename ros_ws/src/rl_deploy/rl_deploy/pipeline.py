@@ -250,7 +250,7 @@ class Pipeline:
         msgtype, on_message = handler
         self.stats.messages_in[topic] = self.stats.messages_in.get(topic, 0) + 1
         try:
-            on_message(codec.decode(data, msgtype), now_ns)
+            on_message(codec.decode_input(data, msgtype), now_ns)
         except RlDeployError as err:
             self.stats.decode_errors[topic] = self.stats.decode_errors.get(topic, 0) + 1
             self._log.warning(topic, f"dropped message on {topic}: {err}")
@@ -269,10 +269,9 @@ class Pipeline:
         elif topic in (topics.pose, topics.tf_static):
             self._pose = None
 
-    def _on_depth(self, msg: Any, now_ns: int) -> None:
-        depth = codec.depth_image(msg)  # a view: metres only where they are needed
-        stamp_ns = codec.stamp_to_ns(msg.header.stamp)
-        self._depth.push(Stamped(depth, stamp_ns, now_ns, msg.header.frame_id))
+    def _on_depth(self, frame: codec.ImageFrame, now_ns: int) -> None:
+        depth = frame.depth()  # a view: metres only where they are needed
+        self._depth.push(Stamped(depth, frame.stamp_ns, now_ns, frame.frame_id))
 
     def _on_joints(self, msg: Any, now_ns: int) -> None:
         positions = codec.joint_positions(msg, self._joint_names)

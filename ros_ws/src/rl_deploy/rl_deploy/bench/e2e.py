@@ -21,7 +21,6 @@ from rl_deploy.bench.measure import TimedSession, ratio, summary, target
 from rl_deploy.bench.perception import network_session
 from rl_deploy.bench.schedule import period_jitter_ms, run_schedule, stream_rates_ns
 from rl_deploy.bench.world import SyntheticWorld
-from rl_deploy.codec.typestore import IMAGE
 from rl_deploy.config import PipelineConfig
 from rl_deploy.io import Output
 from rl_deploy.perception.letterbox import LetterboxBuffer
@@ -67,7 +66,7 @@ class BareDetector:
 
     def run_ms(self, rgb_cdr: bytes) -> float:
         """One bare run on an RGB frame (letterboxed untimed): its milliseconds."""
-        rgb = codec.rgb_from_image(codec.decode(rgb_cdr, IMAGE))
+        rgb = codec.decode_image(rgb_cdr).rgb()
         self._letterbox.fill(rgb, self._runner.geometry((rgb.shape[0], rgb.shape[1])))
         start = time.perf_counter()
         self.session.run(self._outputs, {self._runner.info.input_name: self._letterbox.tensor})

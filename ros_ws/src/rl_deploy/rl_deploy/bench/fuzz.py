@@ -105,6 +105,14 @@ def seed_messages(world: SyntheticWorld) -> dict[str, list[bytes]]:
     return seeds
 
 
+def convert_frame(frame: codec.ImageFrame) -> None:
+    """What the stack's image handlers do with an Image read straight from CDR."""
+    if frame.encoding in codec.DEPTH_ENCODINGS:
+        _ = frame.depth().metres  # for its errors
+    else:
+        frame.rgb()
+
+
 def convert(msg: Any, msgtype: str, joint_names: tuple[str, ...]) -> None:
     """Every converter a host would apply to a message of this type."""
     if msgtype == msgtypes.IMAGE:
@@ -174,6 +182,9 @@ class Fuzzer:
         msgtype = list(self.seeds)[int(self.rng.integers(0, len(self.seeds)))]
         options = self.seeds[msgtype]
         data = mutate(options[int(self.rng.integers(0, len(options)))], self.rng)
+        if msgtype == msgtypes.IMAGE and self.rng.integers(0, 2):
+            convert_frame(codec.decode_image(data))  # the way the stack's handlers read images
+            return
         joint_names = self.pipelines[0].policy.card.joint_names
         convert(codec.decode(data, msgtype), msgtype, joint_names)
 

@@ -13,6 +13,7 @@ from rl_deploy.codec.commands import (
     twist,
     twist_stamped,
 )
+from rl_deploy.codec.frames import ImageFrame, decode_image, decode_input
 from rl_deploy.codec.header import (
     duration_to_ns,
     make_header,
@@ -47,6 +48,7 @@ __all__ = [
     "DiagnosticLevel",
     "DiagnosticStatusData",
     "EncodeError",
+    "ImageFrame",
     "Intrinsics",
     "StaleInputError",
     "TransformTree",
@@ -54,6 +56,8 @@ __all__ = [
     "compressed_to_array",
     "decode",
     "decode_compressed",
+    "decode_image",
+    "decode_input",
     "depth_image",
     "depth_to_metres",
     "diagnostic_array",

@@ -16,7 +16,11 @@ _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
 
 def stamp_to_ns(stamp: Any) -> int:
     """builtin_interfaces/Time (rosbags or rclpy) → integer nanoseconds."""
-    sec, nanosec = int(stamp.sec), int(stamp.nanosec)
+    return ns_from_fields(int(stamp.sec), int(stamp.nanosec))
+
+
+def ns_from_fields(sec: int, nanosec: int) -> int:
+    """A Time's (sec, nanosec) → integer nanoseconds; the inverse of stamp_fields."""
     if not 0 <= nanosec < _NS_PER_S:
         raise DecodeError(f"stamp nanosec={nanosec} is outside [0, 1e9) (sec={sec})")
     return sec * _NS_PER_S + nanosec

@@ -111,9 +111,27 @@ def image_to_array(msg: Any) -> npt.NDArray[Any]:
     big-endian, which is byteswapped into a new array. uint8 for 8-bit encodings, uint16 for
     mono16/16UC1, float32 for 32FC1.
     """
-    encoding = str(msg.encoding)
+    return image_pixels(
+        _byte_buffer(msg.data, "Image"),
+        str(msg.encoding),
+        height=int(msg.height),
+        width=int(msg.width),
+        step=int(msg.step),
+        is_bigendian=bool(msg.is_bigendian),
+    )
+
+
+def image_pixels(
+    buffer: npt.NDArray[np.uint8] | memoryview,
+    encoding: str,
+    *,
+    height: int,
+    width: int,
+    step: int,
+    is_bigendian: bool,
+) -> npt.NDArray[Any]:
+    """An Image's fields → its pixels, as image_to_array gives them; every size checked."""
     layout = _layout(encoding, "Image")
-    height, width, step = int(msg.height), int(msg.width), int(msg.step)
     pixel_bytes = layout.dtype.itemsize * layout.channels
     if height < 0 or width < 0:
         raise DecodeError(f"Image has a negative size: height={height}, width={width}")
@@ -122,13 +140,12 @@ def image_to_array(msg: Any) -> npt.NDArray[Any]:
             f"Image step={step} is smaller than width*bytes_per_pixel={width}*{pixel_bytes} "
             f"for encoding {encoding!r}"
         )
-    buffer = _byte_buffer(msg.data, "Image")
-    if buffer.size != step * height:
+    if len(buffer) != step * height:
         raise DecodeError(
-            f"Image data has {buffer.size} bytes but step*height={step}*{height}="
+            f"Image data has {len(buffer)} bytes but step*height={step}*{height}="
             f"{step * height} ({encoding!r}, width={width})"
         )
-    dtype = layout.dtype.newbyteorder(">" if msg.is_bigendian else "<")
+    dtype = layout.dtype.newbyteorder(">" if is_bigendian else "<")
     if layout.channels == 1:
         shape: tuple[int, ...] = (height, width)
         strides: tuple[int, ...] = (step, pixel_bytes)
@@ -143,12 +160,16 @@ def image_to_array(msg: Any) -> npt.NDArray[Any]:
 
 def depth_image(msg: Any) -> DepthImage:
     """Depth Image → DepthImage: a view of 16UC1/mono16 millimetres or 32FC1 metres."""
-    encoding = str(msg.encoding)
+    return depth_from_pixels(str(msg.encoding), image_to_array(msg))
+
+
+def depth_from_pixels(encoding: str, pixels: npt.NDArray[Any]) -> DepthImage:
+    """image_to_array's pixels of a depth encoding → DepthImage; other encodings refused."""
     if encoding not in DEPTH_ENCODINGS:
         raise DecodeError(
             f"Image encoding {encoding!r} is not a depth encoding ({sorted(DEPTH_ENCODINGS)})"
         )
-    return DepthImage(image_to_array(msg))
+    return DepthImage(pixels)
 
 
 def depth_to_metres(msg: Any) -> npt.NDArray[np.float32]:
@@ -166,19 +187,29 @@ def rgb_from_image(msg: Any) -> npt.NDArray[np.uint8]:
     rgb8 comes back as the read-only view of image_to_array; other encodings as new arrays.
     """
     encoding = str(msg.encoding)
+    _check_shows_as_rgb(encoding)  # first: a depth image must not fail on its size instead
+    return rgb_from_pixels(encoding, image_to_array(msg))
+
+
+def rgb_from_pixels(encoding: str, pixels: npt.NDArray[Any]) -> npt.NDArray[np.uint8]:
+    """image_to_array's pixels of a colour or mono encoding → (H, W, 3) uint8 RGB."""
+    _check_shows_as_rgb(encoding)
+    if pixels.size == 0:  # OpenCV asserts on empty input; nothing to show or detect in anyway
+        width, height = (pixels.shape[1], pixels.shape[0]) if pixels.ndim >= 2 else (0, 0)
+        raise DecodeError(f"Image ({encoding!r}) has no pixels: {width}x{height}")
+    if encoding == "mono16":
+        pixels = (pixels >> 8).astype(np.uint8)  # keep the 8 most significant bits
+    code = _TO_RGB[encoding]
+    if code is None:
+        return pixels
+    return np.asarray(cv2.cvtColor(pixels, code), dtype=np.uint8)
+
+
+def _check_shows_as_rgb(encoding: str) -> None:
     if encoding not in _TO_RGB:
         raise DecodeError(
             f"Image encoding {encoding!r} cannot be shown as RGB (colour/mono: {sorted(_TO_RGB)})"
         )
-    image = image_to_array(msg)
-    if image.size == 0:  # OpenCV asserts on empty input; nothing to show or detect in anyway
-        raise DecodeError(f"Image ({encoding!r}) has no pixels: {msg.width}x{msg.height}")
-    if encoding == "mono16":
-        image = (image >> 8).astype(np.uint8)  # keep the 8 most significant bits
-    code = _TO_RGB[encoding]
-    if code is None:
-        return image
-    return np.asarray(cv2.cvtColor(image, code), dtype=np.uint8)
 
 
 def decode_compressed(msg: Any) -> tuple[npt.NDArray[Any], str]:

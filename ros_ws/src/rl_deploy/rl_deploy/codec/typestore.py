@@ -105,16 +105,7 @@ def decode(data: bytes | bytearray | memoryview, msgtype: str) -> Any:
     """
     if msgtype not in TYPESTORE.types:
         raise DecodeError(f"cannot decode {msgtype!r}: unknown message type")
-    # Slicing bytes copies; slicing a memoryview does not, which keeps arrays zero-copy.
-    try:
-        view = memoryview(data).cast("B")
-    except TypeError as err:
-        raise DecodeError(f"cannot decode {msgtype!r}: data is not a contiguous buffer") from err
-    if len(view) < 4 or view[0] != 0 or view[1] not in (0, 1):
-        raise DecodeError(
-            f"cannot decode {msgtype!r}: {bytes(view[:4]).hex() or 'no bytes'} is not a CDR "
-            "encapsulation header (00 00 or 00 01)"
-        )
+    view = cdr_view(data, msgtype)
     try:
         msgdef = TYPESTORE.get_msgdef(msgtype)
         deserialize = msgdef.deserialize_cdr_le if view[1] else msgdef.deserialize_cdr_be
@@ -124,6 +115,21 @@ def decode(data: bytes | bytearray | memoryview, msgtype: str) -> Any:
             f"cannot decode {msgtype!r} from {len(view)} bytes: {type(err).__name__}: {err}"
         ) from err
     return message
+
+
+def cdr_view(data: bytes | bytearray | memoryview, msgtype: str) -> memoryview:
+    """CDR bytes as a byte view, its encapsulation header checked: view[1] is 1 for little
+    endian. Slicing bytes copies; slicing a memoryview does not, which keeps arrays zero-copy."""
+    try:
+        view = memoryview(data).cast("B")
+    except TypeError as err:
+        raise DecodeError(f"cannot decode {msgtype!r}: data is not a contiguous buffer") from err
+    if len(view) < 4 or view[0] != 0 or view[1] not in (0, 1):
+        raise DecodeError(
+            f"cannot decode {msgtype!r}: {bytes(view[:4]).hex() or 'no bytes'} is not a CDR "
+            "encapsulation header (00 00 or 00 01)"
+        )
+    return view
 
 
 def encode(msg: Any, msgtype: str) -> bytes:

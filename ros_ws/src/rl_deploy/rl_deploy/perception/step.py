@@ -10,7 +10,6 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -172,7 +171,7 @@ class PerceptionStep:
             if topic == topics.rgb:
                 return self._on_rgb(data)
             if topic == topics.depth and topics.depth:
-                self._on_depth(codec.decode(data, IMAGE))
+                self._on_depth(codec.decode_image(data))
             elif topic == topics.camera_info and topics.camera_info:
                 info = codec.decode(data, CAMERA_INFO)
                 self._camera_hw = (int(info.height), int(info.width))
@@ -181,8 +180,8 @@ class PerceptionStep:
             self._log.warning(topic, f"dropped message on {topic}: {err}")
         return []
 
-    def _on_depth(self, msg: Any) -> None:
-        self._depth = _DepthFrame(codec.stamp_to_ns(msg.header.stamp), codec.depth_image(msg))
+    def _on_depth(self, frame: codec.ImageFrame) -> None:
+        self._depth = _DepthFrame(frame.stamp_ns, frame.depth())
 
     def _paired_depth(
         self, stamp_ns: int, frame_hw: tuple[int, int]
@@ -200,9 +199,9 @@ class PerceptionStep:
 
     def _on_rgb(self, data: bytes | memoryview) -> list[Output]:
         start = time.perf_counter()
-        msg = codec.decode(data, IMAGE)
-        stamp_ns, frame_id = codec.stamp_to_ns(msg.header.stamp), str(msg.header.frame_id)
-        rgb = codec.rgb_from_image(msg)
+        frame = codec.decode_image(data)
+        stamp_ns, frame_id = frame.stamp_ns, frame.frame_id
+        rgb = frame.rgb()
         frame_hw = (rgb.shape[0], rgb.shape[1])
         if self._camera_hw is not None and frame_hw != self._camera_hw:
             raise DecodeError(

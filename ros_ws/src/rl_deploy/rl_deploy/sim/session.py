@@ -82,9 +82,9 @@ class SimSession:
                 [Output(topic, self.subscriptions()[topic], data)], self.host.now_ns
             )
         if topic == self.mask_topic:
-            image = codec.decode(data, IMAGE)
-            self._mask_u8 = (codec.image_to_array(image) > 0).view(np.uint8)
-            self._mask_stamp_ns = max(self._mask_stamp_ns, codec.stamp_to_ns(image.header.stamp))
+            frame = codec.decode_image(data)
+            self._mask_u8 = (frame.pixels > 0).view(np.uint8)
+            self._mask_stamp_ns = max(self._mask_stamp_ns, frame.stamp_ns)
             return
         self._commands += 1
         self.host.handle(topic, data, msgtype)
