@@ -26,14 +26,15 @@ from rl_deploy.errors import DecodeError
 _ORIGIN = 4
 _TIME = {True: struct.Struct("<iI"), False: struct.Struct(">iI")}  # sec, nanosec
 _U32 = {True: struct.Struct("<I"), False: struct.Struct(">I")}
-_SIZE = {True: struct.Struct("<II"), False: struct.Struct(">II")}  # height, width
+_TWO_U32 = {True: struct.Struct("<II"), False: struct.Struct(">II")}  # height, width; step, size
 
 
 @dataclass(frozen=True, slots=True)
 class ImageFrame:
     """What the stack reads of an Image: its header's stamp and frame, and its pixels.
 
-    `pixels` is image_to_array's array: a read-only view on the CDR bytes in native order.
+    `pixels` is what image_to_array gives: a view on the CDR bytes (read-only when they are
+    `bytes`) with row padding as a stride, or a native-order copy of big-endian pixel data.
     """
 
     stamp_ns: int
@@ -59,11 +60,11 @@ def decode_image(data: bytes | bytearray | memoryview) -> ImageFrame:
         sec, nanosec = _TIME[little].unpack_from(view, _ORIGIN)
         frame_id, pos = _string(view, _ORIGIN + 8, u32, "header.frame_id")
         pos = _aligned(pos)
-        height, width = _SIZE[little].unpack_from(view, pos)
+        height, width = _TWO_U32[little].unpack_from(view, pos)
         encoding, pos = _string(view, pos + 8, u32, "encoding")
         is_bigendian = view[pos]
         pos = _aligned(pos + 1)
-        step, size = _SIZE[little].unpack_from(view, pos)
+        step, size = _TWO_U32[little].unpack_from(view, pos)
     except (struct.error, IndexError) as err:
         raise DecodeError(f"cannot decode {IMAGE!r} from {len(view)} bytes: truncated") from err
     start = pos + 8
