@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from rl_deploy import codec
 from rl_deploy.codec.typestore import DIAGNOSTIC_ARRAY
@@ -14,6 +15,7 @@ from rl_deploy.config import DriftConfig, PipelineConfig
 from rl_deploy.drift import DRIFT_STATUS_NAME, DriftMonitor, drift_status
 from rl_deploy.errors import ConfigError
 from rl_deploy.policy import load_card
+from rl_deploy.policy.parse import parse_card
 
 CARD = Path(__file__).resolve().parents[2] / "models" / "example_reach.yaml"
 
@@ -37,6 +39,35 @@ def _feeds(card, rng, *, depth_shift=0.0, depth_scale=1.0):
 
 
 ALL_INPUTS = ("depth", "target_mask", "pose", "joints", "prev_action")
+
+
+def test_normalized_inputs_are_judged_after_their_normalization(card):
+    # The builder feeds (x - mean) / std to a card with `normalize`: drawn from the training
+    # statistics that is about N(0, 1), which must not read as a drift of the raw statistics.
+    document = yaml.safe_load(CARD.read_text())
+    for spec in document["inputs"]:
+        spec["normalize"] = True
+    normalized = parse_card(document, CARD.parent)
+    monitor = DriftMonitor(normalized, DriftConfig(window=400, min_frames=10, inputs=ALL_INPUTS))
+    rng = np.random.default_rng(0)
+    for _ in range(400):
+        feeds = _feeds(card, rng)
+        for spec in card.inputs:
+            mean, std = np.asarray(spec.statistics.mean), np.asarray(spec.statistics.std)
+            feeds[spec.name] = ((feeds[spec.name] - mean) / std).astype(np.float32)
+        monitor.update(feeds)
+    scores = monitor.scores()
+    assert all(score.score < 0.25 for score in scores.values()), scores
+
+
+def test_a_bool_image_input_is_scored(card):
+    monitor = DriftMonitor(card, DriftConfig(window=20, min_frames=10))
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        feeds = _feeds(card, rng)
+        feeds["target_mask"] = rng.random(feeds["target_mask"].shape) < 0.0125  # a bool card dtype
+        monitor.update(feeds)
+    assert monitor.scores()["target_mask"].frames == 20
 
 
 def test_images_are_watched_by_default_and_others_on_request(card):

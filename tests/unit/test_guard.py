@@ -151,6 +151,20 @@ def test_non_finite_policy_twist_zeroes_immediately(guard):
     assert guard.counters.rejected_base == 1
 
 
+def test_clock_going_back_zeroes_and_the_old_command_never_returns(guard):
+    s = 1_000_000_000
+    guard.on_policy(BaseVelocity(linear_x=0.2), 100 * s)
+    guard.on_teleop(BaseVelocity(angular_z=0.3), 100 * s)
+    guard.on_joints({"joint_lift": 0.4}, 100 * s)
+    assert guard.step(100 * s).source == "teleop"
+    # /clock restarts (sim reset, bag loop): a negative age is stale, not fresh.
+    assert guard.step(1 * s).source == "quiet"
+    assert guard.limit_arm(arm(0.4, names=("joint_lift",)), 0.5, 1 * s) is None
+    # Back at the old arrival time, the commands from before the reset stay gone.
+    assert guard.step(100 * s + 10 * MS).source == "quiet"
+    assert guard.limit_arm(arm(0.4, names=("joint_lift",)), 0.5, 100 * s + 10 * MS) is None
+
+
 NAMES = ("joint_lift", "joint_arm", "joint_wrist_yaw")
 
 
@@ -309,6 +323,17 @@ def test_step_forwards_then_zeroes_on_garbage(step):
     assert step.feed("cmd_vel_in", b"\x00\x01garbage", 40 * PERIOD_NS) == []
     assert step.decode_errors == {"cmd_vel_in": 1}
     assert decoded_twist(step.tick(40 * PERIOD_NS)).linear.x == 0.0
+
+
+def test_step_garbage_teleop_drops_it_at_once(step):
+    step.feed("cmd_vel_in", twist_bytes(0.1), 0)
+    step.feed("cmd_vel_teleop", twist_bytes(0.0, 0.3), 0)
+    assert step.guard.step(0).source == "teleop"
+    assert step.feed("cmd_vel_teleop", b"\x00\x01garbage", PERIOD_NS) == []
+    assert step.decode_errors == {"cmd_vel_teleop": 1}
+    # As for a non-finite teleop twist: the policy drives again, not the last teleop twist.
+    step.feed("cmd_vel_in", twist_bytes(0.1), 2 * PERIOD_NS)
+    assert step.guard.step(2 * PERIOD_NS).source == "policy"
 
 
 def test_step_estop_topic_and_diagnostics(step):

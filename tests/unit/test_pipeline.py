@@ -17,7 +17,13 @@ from rl_deploy.config import PipelineConfig, TopicsConfig
 from rl_deploy.errors import ConfigError
 from rl_deploy.geometry import Pose2D
 from rl_deploy.pipeline import Pipeline
-from rl_deploy.replay.synthetic import SyntheticBagSpec, _joint_state, _pose_messages, _render
+from rl_deploy.replay.synthetic import (
+    SyntheticBagSpec,
+    _joint_state,
+    _pose_messages,
+    _render,
+    _tf,
+)
 
 MS = 1_000_000
 T0 = 1_700_000_000_000_000_000
@@ -141,25 +147,75 @@ def test_missing_joint_is_an_error_that_names_it(pipeline: Pipeline):
     assert pipeline.last_tick.zero_reason == "invalid_input"
 
 
-def nan_policy(repo: Path, tmp_path: Path) -> Path:
-    """The example card, pointed at a model with the same inputs whose action is NaN."""
+def card_with_model(repo: Path, tmp_path: Path, name: str, nodes: list) -> Path:
+    """The example card, pointed at a model with its inputs whose graph is `nodes` (they make
+    `action`, [1, 5])."""
     card = yaml.safe_load((repo / "models/example_reach.yaml").read_text())
     inputs = [
         helper.make_tensor_value_info(spec["name"], TensorProto.FLOAT, spec["shape"])
         for spec in card["inputs"]
     ]
-    nan = helper.make_tensor("nan", TensorProto.FLOAT, [1, 5], [math.nan] * 5)
     graph = helper.make_graph(
-        [helper.make_node("Constant", [], ["action"], value=nan)],
-        "nan_policy",
-        inputs,
-        [helper.make_tensor_value_info("action", TensorProto.FLOAT, [1, 5])],
+        nodes, name, inputs, [helper.make_tensor_value_info("action", TensorProto.FLOAT, [1, 5])]
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=10)
-    onnx.save(model, tmp_path / "nan.onnx")
-    card["onnx"] = "nan.onnx"
-    (tmp_path / "nan.yaml").write_text(yaml.safe_dump(card))
-    return tmp_path / "nan.yaml"
+    onnx.save(model, tmp_path / f"{name}.onnx")
+    card["onnx"] = f"{name}.onnx"
+    (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(card))
+    return tmp_path / f"{name}.yaml"
+
+
+def constant(name: str, dims: list[int], values: list[float]) -> onnx.NodeProto:
+    tensor = helper.make_tensor(name, TensorProto.FLOAT, dims, values)
+    return helper.make_node("Constant", [], [name], value=tensor)
+
+
+def nan_policy(repo: Path, tmp_path: Path) -> Path:
+    """A policy whose action is NaN."""
+    return card_with_model(
+        repo, tmp_path, "nan_policy", [constant("action", [1, 5], [math.nan] * 5)]
+    )
+
+
+def once_nan_policy(repo: Path, tmp_path: Path) -> Path:
+    """A policy whose action is 0.1 while the pose relative to the episode start has x >= 0,
+    NaN behind it (a sqrt), and NaN whenever prev_action is."""
+    nodes = [
+        constant("zero", [1], [0.0]),
+        constant("base", [1, 5], [0.1] * 5),
+        helper.make_node("Sqrt", ["pose"], ["root"]),  # NaN where x (or y) < 0
+        helper.make_node("ReduceSum", ["root"], ["root_sum"], keepdims=1),
+        helper.make_node("Mul", ["root_sum", "zero"], ["pose_term"]),
+        helper.make_node("Mul", ["prev_action", "zero"], ["prev_term"]),
+        helper.make_node("Add", ["prev_term", "pose_term"], ["terms"]),
+        helper.make_node("Add", ["terms", "base"], ["action"]),
+    ]
+    return card_with_model(repo, tmp_path, "once_nan_policy", nodes)
+
+
+def test_one_nonfinite_step_does_not_poison_the_next(repo: Path, tmp_path: Path):
+    from rl_deploy.geometry import Pose2D
+
+    config = PipelineConfig.from_mapping(
+        {
+            "policy": {"card": str(once_nan_policy(repo, tmp_path))},
+            "robot_profile": str(repo / "config/robots/diff_drive_arm.yaml"),
+        }
+    )
+    pipeline = Pipeline.from_config(config)
+    feed_world(pipeline, T0)  # the episode starts at x = 1.0, y = 0.5
+    pipeline.tick(T0 + 10 * MS)
+    assert pipeline.last_tick.zero_reason is None
+    feed_world(pipeline, T0 + 100 * MS)
+    behind = Pose2D(0.5, 0.5, 0.0)  # half a metre behind the start: NaN out of the model
+    for _, topic, msgtype, msg in _pose_messages(SPEC, TOPICS, behind, T0 + 100 * MS):
+        pipeline.feed(topic, codec.encode(msg, msgtype), T0 + 100 * MS)
+    pipeline.tick(T0 + 110 * MS)
+    assert pipeline.last_tick.zero_reason == "nonfinite"
+    feed_world(pipeline, T0 + 200 * MS)  # a good pose again
+    out = decode_outputs(pipeline.tick(T0 + 210 * MS))
+    assert pipeline.last_tick.zero_reason is None, pipeline.last_tick.detail
+    assert out[TOPICS.cmd_vel].linear.x > 0.0
 
 
 def test_nonfinite_policy_output_gives_zero(repo: Path, tmp_path: Path):
@@ -327,3 +383,81 @@ def test_command_is_published_before_what_reports_on_the_step(pipeline: Pipeline
     topics = [o.topic for o in pipeline.tick(T0 + 110 * MS)]
     assert topics[:2] == [TOPICS.cmd_vel, TOPICS.arm_command]
     assert set(topics[2:]) <= {TOPICS.mask_out, TOPICS.diagnostics} and TOPICS.mask_out in topics
+
+
+def test_clock_going_back_zeroes_and_held_inputs_never_return(pipeline: Pipeline):
+    before_reset = T0 + 60_000 * MS
+    feed_world(pipeline, before_reset)
+    pipeline.tick(before_reset + 10 * MS)
+    assert pipeline.last_tick.zero_reason is None
+    # /clock restarts (sim reset, bag loop): what arrived "later" is not fresh ...
+    pipeline.tick(T0 + 1000 * MS)
+    assert pipeline.last_tick.zero_reason == "invalid_input"
+    # ... and is gone for good: back at its arrival time it does not drive again.
+    pipeline.tick(before_reset + 20 * MS)
+    assert pipeline.last_tick.zero_reason == "invalid_input"
+    feed_world(pipeline, before_reset + 30 * MS)
+    pipeline.tick(before_reset + 40 * MS)
+    assert pipeline.last_tick.zero_reason is None
+
+
+@pytest.fixture
+def tf_pipeline(repo: Path) -> Pipeline:
+    values = {"cmd_vel_stamped": True, "pose_source": "tf", "topics": {"pose": "/tf"}}
+    return Pipeline.from_config(PipelineConfig.from_mapping(values, base_dir=repo))
+
+
+def feed_tf(pipeline: Pipeline, topic: str, links, stamp_ns: int, now_ns: int) -> None:
+    """links: (parent, child, Pose2D) of one tf2_msgs/TFMessage stamped `stamp_ns`."""
+    message = codec.encode(_tf(links, stamp_ns), msgtypes.TF_MESSAGE)
+    pipeline.feed(topic, message, now_ns)
+
+
+def test_tf_pose_goes_stale_when_only_other_links_move(tf_pipeline: Pipeline):
+    feed_tf(tf_pipeline, "/tf_static", [("map", "odom", Pose2D(0.0, 0.0, 0.0))], T0, T0)
+    for k in range(11):  # /tf_static never dates the pose: odometry keeps it fresh
+        now = T0 + k * 100 * MS
+        feed_world(tf_pipeline, now, pose=False)
+        feed_tf(
+            tf_pipeline, "/tf", [("odom", "base_link", Pose2D(1.0 + k / 100, 0.5, 0))], now, now
+        )
+    tf_pipeline.tick(T0 + 1010 * MS)
+    assert tf_pipeline.last_tick.zero_reason is None
+    assert tf_pipeline.last_tick.pose.x == pytest.approx(1.1)
+    # odometry dies; robot_state_publisher keeps publishing the arm's links on /tf
+    for k in range(11, 21):
+        now = T0 + k * 100 * MS
+        feed_world(tf_pipeline, now, pose=False)
+        feed_tf(tf_pipeline, "/tf", [("base_link", "arm_link", Pose2D(0.1, 0.0, 0.0))], now, now)
+    tf_pipeline.tick(T0 + 2010 * MS)
+    assert tf_pipeline.last_tick.zero_reason == "stale"
+    assert "/tf" in tf_pipeline.last_tick.detail
+
+
+def test_tf_pose_follows_stamps_that_go_back(tf_pipeline: Pipeline):
+    feed_tf(tf_pipeline, "/tf_static", [("map", "odom", Pose2D(0.0, 0.0, 0.0))], T0, T0)
+    now = T0 + 60_000 * MS
+    feed_world(tf_pipeline, now, pose=False)
+    feed_tf(tf_pipeline, "/tf", [("odom", "base_link", Pose2D(5.0, 0.0, 0.0))], now, now)
+    tf_pipeline.tick(now + 10 * MS)
+    assert tf_pipeline.last_tick.pose.x == pytest.approx(5.0)
+    # the simulator resets: its stamps restart, this host's clock runs on
+    now += 1000 * MS
+    feed_world(tf_pipeline, now, pose=False)
+    feed_tf(tf_pipeline, "/tf", [("odom", "base_link", Pose2D(0.0, 0.0, 0.0))], T0 + MS, now)
+    tf_pipeline.tick(now + 10 * MS)
+    assert tf_pipeline.last_tick.zero_reason is None
+    assert tf_pipeline.last_tick.pose.x == pytest.approx(0.0)
+
+
+def test_tf_static_transforms_are_held_as_static(tf_pipeline: Pipeline):
+    static = [("map", "odom", Pose2D(0.0, 0.0, 0.0))]
+    feed_tf(tf_pipeline, "/tf_static", static, T0 + 500 * MS, T0)
+    # a restarted static publisher re-latches another map→odom with an older stamp: it holds
+    feed_tf(tf_pipeline, "/tf_static", [("map", "odom", Pose2D(2.0, 0.0, 0.0))], T0, T0)
+    feed_world(tf_pipeline, T0 + 100 * MS, pose=False)
+    links = [("odom", "base_link", Pose2D(1.0, 0.5, 0.0))]
+    feed_tf(tf_pipeline, "/tf", links, T0 + 100 * MS, T0 + 100 * MS)
+    tf_pipeline.tick(T0 + 110 * MS)
+    assert tf_pipeline.last_tick.zero_reason is None
+    assert tf_pipeline.last_tick.pose.x == pytest.approx(3.0)

@@ -80,6 +80,11 @@ def test_apply_refuses_nonfinite():
         (("base", "max_angular_rps"), math.inf, r"max_angular_rps must be a finite number"),
         (("base", "max_linear_accel_mps2"), "fast", r"got 'fast'"),
         (("arm", "joints", "lift", "max"), -1.0, r"lift: min 0.0 must be below max -1.0"),
+        (("arm",), [1], r"robot.arm must be a mapping, got \[1\]"),
+        (("arm",), "lift", r"robot.arm must be a mapping, got 'lift'"),
+        (("arm", "joints"), [1], r"robot.arm.joints must be a mapping, got \[1\]"),
+        (("arm", "joints", "lift"), 0.5, r"robot.arm.joints.lift must be a mapping, got 0.5"),
+        (("base",), [1], r"robot.base must be a mapping, got \[1\]"),
     ],
 )
 def test_bad_profile_values_are_named(path, value, message):

@@ -41,3 +41,17 @@ def test_unmatched_reason_gives_the_newest_stamps():
 def test_buffer_is_bounded_old_frames_dropped():
     frames = buffer(list(range(100)), depth=4)
     assert [f.value for f in frames.newest_first()] == [99, 98, 97, 96]
+
+
+def test_arrival_after_now_is_stale_not_fresh():
+    frame = Stamped(0, 0, 100 * MS)
+    assert frame.fresh(100 * MS, 50 * MS) and frame.fresh(150 * MS, 50 * MS)
+    assert not frame.fresh(151 * MS, 50 * MS)
+    assert not frame.fresh(99 * MS, 50 * MS)  # the host's clock went back
+
+
+def test_drop_after_keeps_what_arrived_by_now():
+    frames = buffer([10, 20, 30])
+    assert not frames.drop_after(30 * MS)
+    assert frames.drop_after(15 * MS)
+    assert [frame.value for frame in frames.newest_first()] == [10]

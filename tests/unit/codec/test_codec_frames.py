@@ -143,6 +143,18 @@ def test_frames_show_as_rgb_and_depth_as_the_message_converters_do():
         codec.decode_image(codec.encode(empty, ts.IMAGE)).rgb()
 
 
+@pytest.mark.parametrize("encoding", ["16UC1", "32FC1"])
+@pytest.mark.parametrize("shape", [(0, 0), (0, 4), (3, 0)])
+def test_depth_without_pixels_is_a_decode_error(encoding, shape):
+    dtype = np.uint16 if encoding == "16UC1" else np.float32
+    empty = codec.array_to_image(np.zeros(shape, dtype), encoding, STAMP_NS, "cam")
+    no_pixels = f"has no pixels: {shape[1]}x{shape[0]}"
+    with pytest.raises(DecodeError, match=no_pixels):
+        codec.decode_image(codec.encode(empty, ts.IMAGE)).depth()
+    with pytest.raises(DecodeError, match=no_pixels):
+        codec.depth_image(empty)
+
+
 def test_handlers_take_images_as_frames_and_other_types_as_messages():
     image = codec.decode_input(codec.encode(_image(), ts.IMAGE), ts.IMAGE)
     assert isinstance(image, codec.ImageFrame)

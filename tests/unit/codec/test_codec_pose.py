@@ -15,6 +15,8 @@ from rl_deploy.command import BaseVelocity
 from rl_deploy.errors import DecodeError, StaleInputError
 from rl_deploy.geometry import Pose2D
 
+S = 1_000_000_000
+
 
 def _msg(msgtype: str, **fields: Any) -> Any:
     return ts.message_class(msgtype)(**fields)
@@ -219,6 +221,24 @@ def test_latest_transform_wins_and_older_ones_are_ignored():
     assert tree.latest_stamp_ns("base_footprint", "camera_link") == 5
     tree.update(_tf(_transform("map", "odom", 450, (1.0, 2.0, 0.0), (0, 0, math.pi / 2))))
     assert tree.latest_stamp_ns("map", "camera_link") == 400
+
+
+def test_stamps_going_back_start_the_moving_tree_over():
+    tree = _robot_tree()
+    # odom→base_footprint was at 300 ns; the simulator resets and stamps restart 2 s earlier.
+    went_back = tree.update(_tf(_transform("odom", "base_footprint", 300 - 2 * S, (0.5, 0, 0))))
+    assert went_back
+    _assert_pose(tree.lookup("odom", "base_footprint"), 0.5, 0.0, 0.0)
+    with pytest.raises(StaleInputError):  # map→odom from before the reset is gone
+        tree.lookup("map", "base_footprint")
+    assert tree.latest_stamp_ns("base_footprint", "camera_link") == 5  # /tf_static is kept
+    assert not tree.update(_tf(_transform("map", "odom", 1, (0.0, 0.0, 0.0))))
+
+
+def test_clear_can_keep_static_links():
+    tree = _robot_tree()
+    tree.clear(keep_static=True)
+    assert tree.frames() == {"base_footprint", "base_link", "camera_link"}
 
 
 def test_leading_slashes_are_ignored_like_tf2():

@@ -10,12 +10,13 @@ import numpy as np
 import onnx
 import onnxruntime
 import pytest
-from perception_helpers import SHIPPED_ONNX, SHIPPED_PT, frames, shipped_runner
+from perception_helpers import SHIPPED_ONNX, SHIPPED_PT, frames, image_cdr, shipped_runner
 
 from rl_deploy.errors import ConfigError, DecodeError, ModelContractError
 from rl_deploy.perception.letterbox import LetterboxBuffer
 from rl_deploy.perception.masks import decode_masks
 from rl_deploy.perception.runner import load_runner
+from rl_deploy.perception.step import PerceptionConfig, PerceptionStep
 from rl_deploy.perception.synthetic import render_scene
 from rl_deploy.tools.detector_export import (
     Reference,
@@ -237,3 +238,35 @@ def test_nan_scores_leave_the_other_anchors_detected(tmp_path):
     np.testing.assert_array_equal(broken.class_ids, reference.class_ids)
     where[4 : 4 + n_classes] = True  # every score of every anchor: nothing, and no error
     assert len(load_runner(_with_nan_scores(tmp_path, where)).detect(frame)) == 0
+
+
+def _fails_at_run_time(tmp_path) -> str:
+    """The shipped network with its predictions reshaped, at run time, to one anchor more."""
+    model = onnx.load(str(SHIPPED_ONNX))
+    graph = model.graph
+    producer = next(node for node in graph.node if "output0" in node.output)
+    producer.output[:] = ["raw0" if name == "output0" else name for name in producer.output]
+    graph.initializer.append(onnx.numpy_helper.from_array(np.array([0, 0, 1]), "one_more"))
+    graph.node.extend(  # a computed shape: ONNX Runtime cannot refuse it when loading
+        [
+            onnx.helper.make_node("Shape", ["raw0"], ["raw0_shape"]),
+            onnx.helper.make_node("Add", ["raw0_shape", "one_more"], ["bad_shape"]),
+            onnx.helper.make_node("Reshape", ["raw0", "bad_shape"], ["output0"]),
+        ]
+    )
+    path = tmp_path / "fails_at_run_time.onnx"
+    onnx.save(model, str(path))
+    return str(path)
+
+
+@pytest.mark.parametrize("io_binding", ["off", "on"])
+def test_a_failing_session_run_is_a_contract_error(tmp_path, io_binding):
+    runner = load_runner(_fails_at_run_time(tmp_path), io_binding=io_binding)
+    with pytest.raises(
+        ModelContractError, match=r"fails_at_run_time\.onnx: inference failed: .*Reshape"
+    ):
+        runner.detect(frames()[0])
+    step = PerceptionStep(PerceptionConfig(), runner=runner)  # the node drops the frame
+    rgb_topic = step.config.topics.rgb
+    assert step.feed(rgb_topic, image_cdr(frames()[0], "rgb8", 1), 0) == []
+    assert step.stats.dropped == {rgb_topic: 1}

@@ -226,3 +226,20 @@ def test_configuration_errors_name_the_bad_value():
         PerceptionStep(PerceptionConfig(target_classes=("sofa",)), runner=shipped_runner())
     with pytest.raises(ConfigError, match="mask_size"):
         PerceptionStep(PerceptionConfig(mask_size=(120, 0)), runner=shipped_runner())
+
+
+@pytest.mark.parametrize(
+    ("size", "shown"),
+    [
+        ((480,), r"\(480,\)"),
+        ([480], r"\[480\]"),
+        ((), r"\(\)"),
+        ((1, 2, 3), r"\(1, 2, 3\)"),
+        ((120.5, 160), r"\(120.5, 160\)"),
+        ((True, 160), r"\(True, 160\)"),
+        (480, "480"),
+    ],
+)
+def test_mask_size_must_be_two_ints(size, shown):
+    with pytest.raises(ConfigError, match=rf"mask_size must be .*, got {shown}"):
+        PerceptionStep(PerceptionConfig(mask_size=size), runner=shipped_runner())

@@ -47,6 +47,10 @@ BAD_CARDS = [
     (_set("inputs.3.shape", [1, 4]), ["inputs[3].shape", "[1, 4]", "expected 3 features"]),
     (_set("inputs.0.histroy", 2), ["inputs[0].histroy", "unknown key", "2"]),
     (_set("control_rate_hz", -5), ["control_rate_hz", "-5", "> 0"]),
+    (_set("control_rate_hz", 5e-324), ["control_rate_hz", "5e-324", "[0.1, 1000.0] Hz"]),
+    (_set("control_rate_hz", 0.05), ["control_rate_hz", "0.05", "[0.1, 1000.0] Hz"]),
+    (_set("control_rate_hz", 1e6), ["control_rate_hz", "1000000.0", "[0.1, 1000.0] Hz"]),
+    (_set("control_rate_hz", 1000), []),  # valid: the upper bound
     (_set("inputs.0.depth.max_m", 0.0), ["inputs[0].depth.max_m", "0.0"]),
     (_set("decoding.base.indices", [0, 9]), ["decoding.base.indices", "[0, 9]", "[0, 5)"]),
     (_set("decoding.arm.mode", "relative"), ["decoding.arm.mode", "'relative'"]),
@@ -81,6 +85,20 @@ def test_card_errors_name_key_and_value(edit: Edit, expected: list[str]):
         parse_card(data, MODELS_DIR)
     for text in expected:
         assert text in str(caught.value)
+
+
+@pytest.mark.parametrize("odd_key", [1, None, 2.5, True])
+def test_unknown_keys_of_mixed_types_are_card_errors(odd_key: object):
+    data = card_dict("example_reach")
+    data[odd_key] = "x"  # YAML keys need not be strings: `1:`, `null:`
+    data["foo"] = "y"
+    with pytest.raises(CardError, match="unknown key"):
+        parse_card(data, MODELS_DIR)
+    data["inputs"][0]["depth"][odd_key] = "x"  # and below the top level
+    del data[odd_key], data["foo"]
+    data["inputs"][0]["depth"]["foo"] = "y"
+    with pytest.raises(CardError, match=r"inputs\[0\]\.depth\..*unknown key"):
+        parse_card(data, MODELS_DIR)
 
 
 def test_normalize_without_statistics_is_rejected():

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+import yaml
 from policy_helpers import MODELS_DIR
 
 from rl_deploy.errors import ConfigError, ModelContractError
@@ -125,3 +126,115 @@ def test_model_onnx_runtime_cannot_load_is_a_contract_error(tmp_path: Path):
     onnx.save(model, tmp_path / "example_reach.onnx")
     with pytest.raises(ModelContractError, match="ONNX Runtime cannot load the model"):
         Policy.load(tmp_path / "example_reach.yaml")
+
+
+def _tiny_policy(
+    tmp_path: Path,
+    nodes: list[onnx.NodeProto],
+    outputs: list[onnx.ValueInfoProto],
+    *,
+    initializers: tuple[np.ndarray, ...] = (),
+    state: onnx.ValueInfoProto | None = None,
+    **card: object,
+) -> Path:
+    """A card and its ONNX in tmp_path: constant (1, 2) input `x` (+ `state`) → `nodes`."""
+    inputs = [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 2])]
+    graph = onnx.helper.make_graph(
+        nodes,
+        "tiny",
+        inputs if state is None else [*inputs, state],
+        outputs,
+        initializer=[
+            onnx.numpy_helper.from_array(array, f"c{i}") for i, array in enumerate(initializers)
+        ],
+    )
+    model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 17)])
+    model.ir_version = 9  # what the ONNX Runtime here reads
+    onnx.save(model, tmp_path / "tiny.onnx")
+    data = {
+        "name": "tiny",
+        "version": "1",
+        "onnx": "tiny.onnx",
+        "control_rate_hz": 10,
+        "joint_names": ["j"],
+        "target_classes": ["cup"],
+        "inputs": [{"name": "x", "source": "constant", "shape": [1, 2], "value": [0.0, 0.0]}],
+        "outputs": [{"name": "action", "shape": [1, 5]}],
+        "decoding": {
+            "base": {
+                "type": "continuous",
+                "output": "action",
+                "fields": ["linear_x", "angular_z"],
+                "indices": [3, 4],
+            }
+        },
+        **card,
+    }
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def _tensor(name: str, *dims: int | str) -> onnx.ValueInfoProto:
+    return onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, list(dims))
+
+
+SHAPE_MISMATCH = r"output '{}': card \({}\) float32, got \(1, 2\) float32"
+
+
+def test_outputs_of_another_shape_than_the_card_are_refused_at_load(tmp_path: Path):
+    # Symbolic dims pass the graph check; the (1, 2) `action` it returns must not reach decoding.
+    identity = onnx.helper.make_node("Identity", ["x"], ["action"])
+    card = _tiny_policy(tmp_path, [identity], [_tensor("action", "N", "M")])
+    with pytest.raises(ModelContractError, match=SHAPE_MISMATCH.format("action", "1, 5")):
+        Policy.load(card, CPU)
+
+
+def test_recurrent_outputs_are_checked_too(tmp_path: Path):
+    nodes = [
+        onnx.helper.make_node("Pad", ["x", "c0"], ["action"]),  # (1, 5) as the card says
+        onnx.helper.make_node("Identity", ["x"], ["h_out"]),  # (1, 2), not the state's (1, 4)
+    ]
+    card = _tiny_policy(
+        tmp_path,
+        nodes,
+        [_tensor("action", 1, 5), _tensor("h_out", "N", "M")],
+        initializers=(np.array([0, 0, 0, 3], np.int64),),
+        state=_tensor("h", 1, 4),
+        recurrent=[{"input": "h", "output": "h_out", "shape": [1, 4]}],
+    )
+    with pytest.raises(ModelContractError, match=SHAPE_MISMATCH.format("h_out", "1, 4")):
+        Policy.load(card, CPU)
+
+
+def test_outputs_whose_shape_changes_at_run_time_are_a_contract_error(tmp_path: Path):
+    # Tile repeats int(x) + [1, 5]: the warm-up's zeros give (1, 5), the card's [0, -3] (1, 2).
+    nodes = [
+        onnx.helper.make_node("Cast", ["x"], ["xi"], to=onnx.TensorProto.INT64),
+        onnx.helper.make_node("Reshape", ["xi", "c0"], ["xf"]),
+        onnx.helper.make_node("Add", ["xf", "c1"], ["repeats"]),
+        onnx.helper.make_node("Tile", ["c2", "repeats"], ["action"]),
+    ]
+    card = _tiny_policy(
+        tmp_path,
+        nodes,
+        [_tensor("action", "N", "M")],
+        initializers=(
+            np.array([2], np.int64),
+            np.array([1, 5], np.int64),
+            np.ones((1, 1), np.float32),
+        ),
+        inputs=[{"name": "x", "source": "constant", "shape": [1, 2], "value": [0.0, -3.0]}],
+    )
+    policy = Policy.load(card, CPU)
+    with pytest.raises(ModelContractError, match=SHAPE_MISMATCH.format("action", "1, 5")):
+        policy.step(RawObservation())
+
+
+def test_a_model_that_fails_in_its_warm_up_is_a_contract_error(tmp_path: Path):
+    reshape = onnx.helper.make_node("Reshape", ["x", "c0"], ["action"])  # 2 values into (1, 5)
+    card = _tiny_policy(
+        tmp_path, [reshape], [_tensor("action", 1, 5)], initializers=(np.array([1, 5], np.int64),)
+    )
+    with pytest.raises(ModelContractError, match=r"tiny\.onnx: inference failed: .*Reshape"):
+        Policy.load(card, CPU)

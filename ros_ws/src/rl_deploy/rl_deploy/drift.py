@@ -37,13 +37,19 @@ class DriftScore:
 class _Window:
     """Per-frame sums of one input, so the window's moments cost O(elements) per step."""
 
-    def __init__(self, stats: Statistics, frame_size: int, length: int) -> None:
+    def __init__(
+        self, stats: Statistics, frame_size: int, length: int, normalized: bool = False
+    ) -> None:
         self.per_element = len(stats.mean) > 1
         width = frame_size if self.per_element else 1
         self.mean = np.broadcast_to(np.asarray(stats.mean, np.float64), (width,))
         self.std = np.broadcast_to(np.asarray(stats.std, np.float64), (width,))
         self.low = np.broadcast_to(np.asarray(stats.min, np.float64), (width,))
         self.high = np.broadcast_to(np.asarray(stats.max, np.float64), (width,))
+        if normalized:  # the feed is (x - mean) / std: compared with the statistics of that
+            self.low = (self.low - self.mean) / self.std
+            self.high = (self.high - self.mean) / self.std
+            self.mean, self.std = np.zeros(width), np.ones(width)
         # Per frame: (sum, sum of squares, values outside [min, max]), arrays per element.
         self.frames: deque[tuple[Any, Any, Any]] = deque(maxlen=length)
         self.count_per_frame = 1 if self.per_element else frame_size
@@ -56,6 +62,8 @@ class _Window:
             self.frames.append((data, data**2, beyond.astype(np.float64)))
         else:  # images: three calls per frame (this runs in every control step)
             pixels = np.ravel(value)
+            if pixels.dtype == np.bool_:  # a card's bool mask: OpenCV takes no bool arrays
+                pixels = pixels.view(np.uint8)
             mean, std = (float(v[0, 0]) for v in cv2.meanStdDev(pixels))
             n = pixels.size
             outside = n - cv2.countNonZero(cv2.inRange(pixels, self._low, self._high))
@@ -95,7 +103,7 @@ class DriftMonitor:
         if unknown:
             raise ConfigError(f"drift.inputs names inputs the card lacks: {unknown}")
         self._windows = {
-            spec.name: _Window(spec.statistics, spec.frame_size, self.config.window)
+            spec.name: _Window(spec.statistics, spec.frame_size, self.config.window, spec.normalize)
             for spec in card.inputs
             if spec.name in names and spec.statistics is not None and spec.history == 1
         }

@@ -120,14 +120,15 @@ class CommandGuard:
         self._joints = (dict(positions), now_ns)
 
     def source(self, now_ns: int) -> Source:
+        self._forget_future(now_ns)
         if self.estop:
             return "estop"
-        if self._teleop is not None and _age_s(self._teleop[1], now_ns) <= (
-            self.config.teleop_timeout_s
+        if self._teleop is not None and _fresh(
+            self._teleop[1], now_ns, self.config.teleop_timeout_s
         ):
             return "teleop"
-        if self._policy is not None and _age_s(self._policy[1], now_ns) <= (
-            self.config.input_timeout_s
+        if self._policy is not None and _fresh(
+            self._policy[1], now_ns, self.config.input_timeout_s
         ):
             return "policy"
         return "quiet"
@@ -166,13 +167,14 @@ class CommandGuard:
         targets, for joints the robot profile has no limits for, and without a fresh
         joint measurement to step from.
         """
+        self._forget_future(now_ns)
         joints = self._joints
         if (
             self.estop
             or not target.is_finite()
             or any(name not in self.config.limits.joints for name in target.names)
             or joints is None
-            or _age_s(joints[1], now_ns) > self.config.joints_timeout_s
+            or not _fresh(joints[1], now_ns, self.config.joints_timeout_s)
         ):
             self.counters.rejected_arm += 1
             return None
@@ -186,6 +188,16 @@ class CommandGuard:
         self.counters.forwarded_arm += 1
         return limited.arm
 
+    def _forget_future(self, now_ns: int) -> None:
+        """Drop inputs that arrived after `now_ns`: the clock went back (sim reset, bag loop),
+        and they must not come back to life when it gets there again."""
+        if self._policy is not None and self._policy[1] > now_ns:
+            self._policy = None
+        if self._teleop is not None and self._teleop[1] > now_ns:
+            self._teleop = None
+        if self._joints is not None and self._joints[1] > now_ns:
+            self._joints = None
+
     def _accept(self, velocity: BaseVelocity) -> bool:
         if velocity.is_finite():
             return True
@@ -195,6 +207,12 @@ class CommandGuard:
 
 def _age_s(stamp_ns: int, now_ns: int) -> float:
     return (now_ns - stamp_ns) / _NS
+
+
+def _fresh(arrival_ns: int, now_ns: int, timeout_s: float) -> bool:
+    """Arrival and now are both this process's clock, so a negative age is no clock skew but
+    that clock going back: stale."""
+    return 0.0 <= _age_s(arrival_ns, now_ns) <= timeout_s
 
 
 @dataclass(frozen=True)
@@ -275,7 +293,7 @@ class GuardStep:
         }
 
     def feed(self, topic: str, data: bytes | memoryview, now_ns: int) -> list[Output]:
-        """Take one message; never raises. A bad policy twist stops the base at once."""
+        """Take one message; never raises. A bad policy or teleop twist drops that input at once."""
         handler = self._handlers.get(topic)
         if handler is None:
             return []
@@ -285,8 +303,11 @@ class GuardStep:
         except RlDeployError as err:
             self.decode_errors[topic] = self.decode_errors.get(topic, 0) + 1
             self._log.warning(topic, f"dropped message on {topic}: {err}")
+            # Garbage on a twist input drops its last command at once, as a non-finite twist does.
             if topic == self.io.topics.cmd_vel_in:
                 self.guard.on_policy(BaseVelocity(math.nan), now_ns)
+            elif topic == self.io.topics.teleop:
+                self.guard.on_teleop(BaseVelocity(math.nan), now_ns)
             return []
 
     def set_estop(self, engaged: bool) -> None:

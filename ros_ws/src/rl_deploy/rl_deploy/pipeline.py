@@ -181,6 +181,7 @@ class Pipeline:
         self._joints: Stamped[dict[str, float]] | None = None
         self._pose: Stamped[Pose2D] | None = None
         self._tf = codec.TransformTree()
+        self._tf_stamp_ns: int | None = None  # of the map→base chain behind self._pose
         self._estop = False
         self._episode_started = False
         self._next_diagnostics_ns: int | None = None
@@ -236,7 +237,7 @@ class Pipeline:
             topics.estop: (BOOL, self._on_estop),
         }
         if self.config.pose_source == "tf":
-            handlers[topics.tf_static] = (POSE_SOURCE_MSGTYPES["tf"], self._on_pose)
+            handlers[topics.tf_static] = (POSE_SOURCE_MSGTYPES["tf"], self._on_tf_static)
         handlers.update(self._mask_source.handlers)
         return handlers
 
@@ -280,16 +281,28 @@ class Pipeline:
 
     def _on_pose(self, msg: Any, now_ns: int) -> None:
         if self.config.pose_source == "tf":
-            self._tf.update(msg)
-            frames = self.config.frames
-            try:
-                pose = self._tf.lookup(frames.map, frames.base)
-            except RlDeployError:
-                return  # the chain is not complete yet; staleness handles a chain that never is
+            self._on_tf(msg, now_ns, static=False)
+            return
+        pose = codec.pose_from_message(msg, POSE_SOURCE_MSGTYPES[self.config.pose_source])
+        self._pose = Stamped(pose, codec.stamp_to_ns(msg.header.stamp), now_ns)
+
+    def _on_tf_static(self, msg: Any, now_ns: int) -> None:
+        self._on_tf(msg, now_ns, static=True)
+
+    def _on_tf(self, msg: Any, now_ns: int, *, static: bool) -> None:
+        if self._tf.update(msg, static=static):  # its stamps went back: the pose is from before
+            self._pose, self._tf_stamp_ns = None, None
+        frames = self.config.frames
+        try:
+            pose = self._tf.lookup(frames.map, frames.base)
             stamp_ns = self._tf.latest_stamp_ns(frames.map, frames.base)
-        else:
-            pose = codec.pose_from_message(msg, POSE_SOURCE_MSGTYPES[self.config.pose_source])
-            stamp_ns = codec.stamp_to_ns(msg.header.stamp)
+        except RlDeployError:
+            return  # the chain is not complete yet; staleness handles a chain that never is
+        # /tf also carries links off the chain (arm, sensors): only a newer chain is a new pose,
+        # or a frozen map→base would stay fresh while anything else publishes.
+        if self._tf_stamp_ns is not None and stamp_ns <= self._tf_stamp_ns:
+            return
+        self._tf_stamp_ns = stamp_ns
         self._pose = Stamped(pose, stamp_ns, now_ns)
 
     def _on_estop(self, msg: Any, _now_ns: int) -> None:
@@ -315,6 +328,7 @@ class Pipeline:
         """
         t_start = time.perf_counter()
         self.stats.ticks += 1
+        self._forget_future(now_ns)
         stage_ms: dict[str, float] = {}
         inputs = self._check_inputs(now_ns)
         depth: DepthImage | None = None
@@ -402,8 +416,26 @@ class Pipeline:
         stage_ms.update(step.timings_ms)
         if not step.command.is_finite():
             detail = f"policy produced a non-finite command {step.command}"
+            # Its action (fed back as prev_action) and recurrent state are non-finite too: kept,
+            # they would make every later step non-finite. The next step starts a new episode.
+            self.reset_episode()
             return _Step("nonfinite", detail, Command(), target_mask, step.feeds)
         return _Step(None, "", step.command, target_mask, step.feeds)
+
+    def _forget_future(self, now_ns: int) -> None:
+        """Inputs that arrived after `now_ns` are from before the clock went back (sim reset, bag
+        loop): dropped, or they would look fresh again once the clock gets back there."""
+        went_back = self._depth.drop_after(now_ns)
+        for buffer in self._mask_source.buffers.values():
+            went_back = buffer.drop_after(now_ns) or went_back
+        if self._joints is not None and self._joints.arrival_ns > now_ns:
+            self._joints, went_back = None, True
+        if self._pose is not None and self._pose.arrival_ns > now_ns:
+            self._pose, went_back = None, True
+        if went_back:
+            self._log.warning("clock", "time went back: dropped the inputs that arrived after now")
+            self._next_diagnostics_ns = None  # or none until the clock gets back there
+            self.reset_episode()
 
     def _check_inputs(self, now_ns: int) -> _FrameSet | tuple[str, str]:
         """The matched inputs of this step, or why it must send zero: (reason, detail)."""
@@ -416,7 +448,7 @@ class Pipeline:
         ):
             if value is None:
                 return "invalid_input", f"no valid message on {name}"
-            if value.age_ns(now_ns) > timeout_s * 1e9:
+            if not value.fresh(now_ns, timeout_s * 1e9):
                 return "stale", f"{name} is {value.age_ns(now_ns) / 1e9:.3f} s old"
         slop_ns = round(self.config.sync_slop_s * 1e9)
         others = self._mask_source.buffers
@@ -424,9 +456,9 @@ class Pipeline:
         if matched is None:
             return "no_frames", unmatched_reason(self.config.topics.depth, self._depth, others)
         depth, partners = matched
-        oldest_arrival = min(frame.arrival_ns for frame in (depth, *partners.values()))
-        age_s = (now_ns - oldest_arrival) / 1e9
-        if age_s > timeouts.camera_s:
+        frames = (depth, *partners.values())
+        if not all(frame.fresh(now_ns, timeouts.camera_s * 1e9) for frame in frames):
+            age_s = max(frame.age_ns(now_ns) for frame in frames) / 1e9
             return "stale", f"newest camera frame set is {age_s:.3f} s old"
         assert self._joints is not None and self._pose is not None
         return _FrameSet(depth, partners, self._joints.value, self._pose.value)

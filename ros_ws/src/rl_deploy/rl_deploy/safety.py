@@ -43,7 +43,11 @@ class SafetyLimits:
         """Read the `robot:` mapping of a robot profile; every value must be finite and > 0."""
         base = _section(robot, "base", "robot")
         arm = robot.get("arm") or {}
+        if not isinstance(arm, Mapping):
+            raise ConfigError(f"robot.arm must be a mapping, got {arm!r}")
         joints_raw = _section(arm, "joints", "robot.arm") if arm else {}
+        for name in joints_raw:
+            _section(joints_raw, name, "robot.arm.joints")  # `joint_lift: 0.5` is no limit
         joints = {
             name: JointLimit(
                 min=_number(spec, "min", f"robot.arm.joints.{name}", positive=False),

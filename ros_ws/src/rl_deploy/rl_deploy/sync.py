@@ -25,6 +25,11 @@ class Stamped(Generic[T]):
     def age_ns(self, now_ns: int) -> int:
         return now_ns - self.arrival_ns
 
+    def fresh(self, now_ns: int, timeout_ns: float) -> bool:
+        """Arrived at most `timeout_ns` before `now_ns`. Both are the host's clock, so no skew
+        to allow for: an arrival after now means that clock went back (sim reset, bag loop)."""
+        return 0 <= self.age_ns(now_ns) <= timeout_ns
+
 
 class FrameBuffer(Generic[T]):
     """The last few frames of one stream, newest last."""
@@ -46,6 +51,14 @@ class FrameBuffer(Generic[T]):
 
     def clear(self) -> None:
         self._frames.clear()
+
+    def drop_after(self, now_ns: int) -> bool:
+        """Drop the frames that arrived after `now_ns` (the clock went back); True if any."""
+        kept = [frame for frame in self._frames if frame.arrival_ns <= now_ns]
+        if len(kept) == len(self._frames):
+            return False
+        self._frames = deque(kept, maxlen=self._frames.maxlen)
+        return True
 
 
 def match_newest(

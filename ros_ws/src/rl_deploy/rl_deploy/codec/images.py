@@ -169,6 +169,9 @@ def depth_from_pixels(encoding: str, pixels: npt.NDArray[Any]) -> DepthImage:
         raise DecodeError(
             f"Image encoding {encoding!r} is not a depth encoding ({sorted(DEPTH_ENCODINGS)})"
         )
+    if pixels.size == 0:  # as rgb_from_pixels: no reading to judge or feed a policy
+        width, height = (pixels.shape[1], pixels.shape[0]) if pixels.ndim >= 2 else (0, 0)
+        raise DecodeError(f"Image ({encoding!r}) has no pixels: {width}x{height}")
     return DepthImage(pixels)
 
 

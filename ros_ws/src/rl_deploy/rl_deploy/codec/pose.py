@@ -22,6 +22,11 @@ POSE_MSGTYPES: frozenset[str] = frozenset({POSE_WITH_COVARIANCE_STAMPED, POSE_ST
 
 # Publishers normalise in float32 or float64; anything further off is a broken quaternion.
 _UNIT_TOLERANCE = 1e-3
+# A moving transform this much older than the one held for its child is its publisher's clock
+# going back (sim reset, bag loop), not a reordered message: the tree starts over. One
+# publisher stamps each child, so reordering is far below this; a smaller jump back is ignored
+# and only ages the pose until the stamps catch up.
+_TIME_RESET_NS = 1_000_000_000
 
 
 def _unit_quaternion(orientation: Any, what: str) -> npt.NDArray[np.float64]:
@@ -82,8 +87,10 @@ class TransformTree:
     def __init__(self) -> None:
         self._links: dict[str, _Link] = {}
 
-    def update(self, tf_message: Any, *, static: bool = False) -> None:
-        """Add a tf2_msgs/TFMessage; a transform older than the one held for its child is ignored.
+    def update(self, tf_message: Any, *, static: bool = False) -> bool:
+        """Add a tf2_msgs/TFMessage; a transform older than the one held for its child is ignored,
+        unless by more than _TIME_RESET_NS: then every moving transform is dropped first (as
+        tf2 clears its buffer when time jumps back) and True is returned.
 
         Every transform is checked before any is stored, so a bad message changes nothing.
         """
@@ -98,14 +105,25 @@ class TransformTree:
             matrix[:3, 3] = _finite_xyz(transform.transform.translation, what)
             link = _Link(parent, matrix, stamp_to_ns(transform.header.stamp), static)
             incoming.append((child, link))
+        went_back = any(
+            not link.static
+            and (held := self._links.get(child)) is not None
+            and not held.static
+            and held.stamp_ns - link.stamp_ns > _TIME_RESET_NS
+            for child, link in incoming
+        )
+        if went_back:
+            self.clear(keep_static=True)
         for child, link in incoming:
             held = self._links.get(child)
             if held is None or link.static or held.static or link.stamp_ns >= held.stamp_ns:
                 self._links[child] = link
+        return went_back
 
-    def clear(self) -> None:
-        """Forget every transform (e.g. when a replayed bag loops)."""
-        self._links.clear()
+    def clear(self, *, keep_static: bool = False) -> None:
+        """Forget every transform (e.g. when a replayed bag loops), or only the moving ones:
+        /tf_static is latched and not sent again."""
+        self._links = {c: link for c, link in self._links.items() if keep_static and link.static}
 
     def frames(self) -> frozenset[str]:
         """Every frame named by a held transform, as parent or child."""

@@ -20,7 +20,7 @@ import numpy.typing as npt
 import onnxruntime as ort
 from onnx import TensorProto
 
-from rl_deploy.errors import ConfigError, DecodeError
+from rl_deploy.errors import ConfigError, DecodeError, ModelContractError
 from rl_deploy.perception.detections import Detections
 from rl_deploy.perception.graph import (
     CANDIDATE_OUTPUTS,
@@ -207,17 +207,20 @@ class YoloSegRunner:
         feeds = {self.info.input_name: tensor}
         if not self.info.end2end:
             feeds[CLASSES_INPUT] = allowed
-        if self._binding is None:
-            outputs: list[npt.NDArray[Any]] = self.session.run(self._output_list, feeds)
-            return outputs
-        for name, value in feeds.items():
-            self._binding.bind_cpu_input(name, value)
-        # Candidate counts change per frame: fresh outputs each run, not the last run's buffers.
-        for name in self._varying_outputs:
-            self._binding.bind_output(name)
-        self.session.run_with_iobinding(self._binding)
-        copied: list[npt.NDArray[Any]] = self._binding.copy_outputs_to_cpu()
-        return copied
+        try:
+            if self._binding is None:
+                outputs: list[npt.NDArray[Any]] = self.session.run(self._output_list, feeds)
+                return outputs
+            for name, value in feeds.items():
+                self._binding.bind_cpu_input(name, value)
+            # Candidate counts change per frame: fresh outputs each run, not the last run's.
+            for name in self._varying_outputs:
+                self._binding.bind_output(name)
+            self.session.run_with_iobinding(self._binding)
+            copied: list[npt.NDArray[Any]] = self._binding.copy_outputs_to_cpu()
+            return copied
+        except Exception as err:  # a runtime failure (CUDA OOM) must drop the frame, not the host
+            raise ModelContractError(f"{self.config.model}: inference failed: {err}") from err
 
     def _allowed_classes(self, classes: Sequence[str] | None) -> npt.NDArray[np.bool_]:
         key = None if classes is None else tuple(classes)

@@ -111,10 +111,15 @@ class PerceptionStep:
         if unknown:
             raise ConfigError(f"target_classes {unknown} are not classes of the detector {names}")
         self.target_classes = config.target_classes or names
-        if min(config.mask_size) < 0 or (0 in config.mask_size and any(config.mask_size)):
-            raise ConfigError(
-                f"mask_size must be (height, width) > 0 or (0, 0), got {config.mask_size}"
-            )
+        size = config.mask_size
+        # Parameters arrive as any list: [480] or [120.5, 160] would fail on the first frame.
+        if (
+            not isinstance(size, list | tuple)
+            or len(size) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in size)
+            or (0 in size and any(size))
+        ):
+            raise ConfigError(f"mask_size must be (height, width) > 0 or (0, 0), got {size!r}")
         self.mask_topics = {name: f"{config.topics.masks}/{name}" for name in self.target_classes}
         self.stats = PerceptionStats()
         self._messages = DetectionMessages()

@@ -86,7 +86,7 @@ class Fields:
         return Fields(self.req(name), self.key(name))
 
     def done(self) -> None:
-        unknown = sorted(set(self._data) - self._seen)
+        unknown = sorted(set(self._data) - self._seen, key=str)  # YAML keys: 1, null too
         if unknown:
             name = unknown[0]
             raise self.fail(name, self._data[name], "unknown key")

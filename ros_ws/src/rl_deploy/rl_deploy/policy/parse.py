@@ -36,6 +36,7 @@ from rl_deploy.policy.card import (
 )
 
 Mode = Literal["velocity", "absolute", "delta"]
+MIN_RATE_HZ, MAX_RATE_HZ = 0.1, 1000.0  # bounds of control_rate_hz, as of a sim scene
 
 
 def parse_card(source: str | Mapping[str, Any], base_dir: Path) -> PolicyCard:
@@ -50,6 +51,8 @@ def parse_card(source: str | Mapping[str, Any], base_dir: Path) -> PolicyCard:
     version = top.string("version")
     onnx_file = top.string("onnx")
     rate_hz = top.number("control_rate_hz", positive=True)
+    if not MIN_RATE_HZ <= rate_hz <= MAX_RATE_HZ:  # 5e-324 Hz overflows the control period
+        raise top.fail("control_rate_hz", rate_hz, f"expected [{MIN_RATE_HZ}, {MAX_RATE_HZ}] Hz")
     joint_names = top.strings("joint_names")
     target_classes = top.strings("target_classes")
     outputs = _tensor_list(top, "outputs")

@@ -79,7 +79,10 @@ class PolicyRunner:
         self._feed_types = {
             name: (spec.shape, np.dtype(spec.dtype)) for name, spec in self._feed_specs.items()
         }
-        self._output_names = [out.name for out in card.outputs] + [s.output for s in card.recurrent]
+        outputs = list(card.outputs) + [state.output_tensor for state in card.recurrent]
+        self._output_names = [out.name for out in outputs]
+        # Symbolic graph dims let a model return other shapes than the card's: checked per run.
+        self._output_types = [(out.shape, np.dtype(out.dtype)) for out in outputs]
         self._state: dict[str, Array] = {}
         self.reset()
         self._warm_up()
@@ -109,14 +112,26 @@ class PolicyRunner:
                 raise ModelContractError(self._feed_problems(feeds))
             inputs[name] = value
         inputs.update(self._state)
-        try:
-            results = self.session.run(self._output_names, inputs)
-        except Exception as err:  # a runtime failure must stop the robot, not the host
-            raise ModelContractError(f"{self.card.onnx_path}: inference failed: {err}") from err
+        results = self._session_run(inputs)
         outputs: dict[str, Array] = dict(zip(self._output_names, results, strict=True))
         for state in self.card.recurrent:
             self._state[state.input] = outputs[state.output]
         return outputs
+
+    def _session_run(self, inputs: Mapping[str, Array]) -> list[Array]:
+        try:
+            results: list[Array] = self.session.run(self._output_names, inputs)
+        except Exception as err:  # a runtime failure must stop the robot, not the host
+            raise ModelContractError(f"{self.card.onnx_path}: inference failed: {err}") from err
+        for name, value, (shape, dtype) in zip(
+            self._output_names, results, self._output_types, strict=True
+        ):
+            if value.shape != shape or value.dtype != dtype:
+                raise ModelContractError(
+                    f"{self.card.onnx_path}: output '{name}': card {shape} {dtype}, "
+                    f"got {value.shape} {value.dtype}"
+                )
+        return results
 
     def _feed_problems(self, feeds: Mapping[str, Array]) -> str:
         problems = []
@@ -135,4 +150,4 @@ class PolicyRunner:
         zeros = {
             name: np.zeros(spec.shape, dtype=spec.dtype) for name, spec in self._feed_specs.items()
         }
-        self.session.run(self._output_names, {**zeros, **self._state})
+        self._session_run({**zeros, **self._state})
