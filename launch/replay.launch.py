@@ -3,8 +3,9 @@ robot.launch.py on the bag's time.
 
     ros2 launch rl_deploy_ros replay.launch.py bag:=/data/kitchen_run rate:=0.5
 
-Recorded commands (/cmd_vel, the arm controller's topic, /diagnostics) are moved under
-/recorded/ so they do not mix with what the stack publishes now. Where `ros2 bag` is not
+Recorded commands (/cmd_vel, the arm controller's topic, /diagnostics, and the stack's own
+outputs under /rl_deploy/) are moved under /recorded/ so they do not mix with what the stack
+publishes now. Where `ros2 bag` is not
 installed, player:=bag_play uses this package's player. For the fastest and deterministic
 offline run, without ROS, use `rl-deploy replay BAG --out DIR` instead.
 """
@@ -33,7 +34,18 @@ DDS_PROFILE = EnvironmentVariable(
     "FASTRTPS_DEFAULT_PROFILES_FILE",
     default_value=PathJoinSubstitution([SHARE, "config", "dds", "fastdds_large_frames.xml"]),
 )
-RECORDED = ["/cmd_vel", "/arm_controller/joint_trajectory", "/diagnostics"]
+# What a robot running this stack recorded, its own outputs included: played back unmoved they
+# would reach the guard and the policy beside what the stack publishes now.
+STACK_OUTPUTS = [
+    "/rl_deploy/cmd_vel",
+    "/rl_deploy/arm_command",
+    "/rl_deploy/target_mask",
+    "/rl_deploy/detections",
+    "/rl_deploy/label_info",
+    "/rl_deploy/detections_overlay",
+    *(f"/rl_deploy/masks/{name}" for name in ("cup", "bottle", "bowl")),  # the shipped classes
+]
+RECORDED = ["/cmd_vel", "/arm_controller/joint_trajectory", "/diagnostics", *STACK_OUTPUTS]
 
 ARGUMENTS = [
     ("bag", None, "rosbag2 directory (mcap or sqlite3) to play; required."),

@@ -73,6 +73,12 @@ ARGUMENTS = [
     ("rgb_topic", "/camera/color/image_raw", "RGB image (detector)."),
     ("camera_info_topic", "/camera/color/camera_info", "Camera info of the RGB image."),
     ("segmentation_topic", "/camera/segmentation", "Class-id image (mask_source segmentation)."),
+    (
+        "segmentation_channel",
+        "-1",
+        "Channel of a multi-channel segmentation image that holds the class id (Gazebo's rgb8 "
+        "label map: 2); -1 for a single-channel image.",
+    ),
     ("joint_states_topic", "/joint_states", "Joint states of the robot."),
     ("pose_topic", "/amcl_pose", "Base pose (SLAM or localisation); /tf with pose_source tf."),
     ("estop_topic", "/estop", "std_msgs/Bool e-stop, honoured by policy and guard."),
@@ -108,6 +114,7 @@ def generate_launch_description() -> LaunchDescription:
         "policy.card": arg("card"),
         "policy.target_class": arg("target_class"),
         "pose_source": arg("pose_source"),
+        "masks.segmentation_channel": arg("segmentation_channel"),
         "masks.source": PythonExpression(
             ["'topics' if '", arg("single_process"), "' == 'true' else '", arg("mask_source"), "'"]
         ),

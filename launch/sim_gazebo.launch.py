@@ -3,9 +3,10 @@ robot.launch.py on simulated time.
 
     ros2 launch rl_deploy_ros sim_gazebo.launch.py scene:=example_room gui:=false
 
-The world, its models and the bridge configuration are generated from config/scenes/<scene>.yaml
-(`rl-deploy sim generate`), the same scene the MuJoCo tests run. Gazebo publishes no AMCL pose:
-the stack reads the map-frame ground-truth odometry instead (pose_source odometry).
+The world, its models and the bridge configuration are generated from
+config/scenes/<scene>.yaml (`python -m rl_deploy.sim.generate`), the same scene the MuJoCo tests
+run. Gazebo publishes no AMCL pose: the stack reads the map-frame ground-truth odometry instead
+(pose_source odometry).
 """
 
 from launch import LaunchDescription
@@ -71,6 +72,7 @@ def generate_launch_description() -> LaunchDescription:
             "card": arg("card"),
             "target_class": arg("target_class"),
             "mask_source": arg("mask_source"),
+            "segmentation_channel": "2",  # labels_map is rgb8, the class id in its last channel
             "pose_source": "odometry",
             "pose_topic": "/ground_truth/odom",
             "cmd_vel_topic": "/cmd_vel",

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -274,3 +275,27 @@ def wait_for(condition: Callable[[], Any], timeout_s: float, what: str) -> Any:
             return value
         time.sleep(0.01)
     raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+
+
+def run_script_json(env: dict[str, str], script: str, *args: str) -> Any:
+    """`python -c script args` with the installed packages; the JSON of its last stdout line."""
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def set_parameter(probe: Probe, node: str, name: str, value: Any) -> Any:
+    """`ros2 param set` through the node's service: its SetParametersResult."""
+    from rcl_interfaces.msg import Parameter
+    from rcl_interfaces.srv import SetParameters
+
+    request = SetParameters.Request(parameters=[Parameter(name=name, value=value)])
+    (result,) = probe.call(SetParameters, f"/{node}/set_parameters", request).results
+    return result

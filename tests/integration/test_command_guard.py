@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import signal
 import time
 
 import pytest
@@ -158,3 +159,28 @@ def test_bad_params_file_stops_startup_with_its_name(start_node, tmp_path):
     guard.process.wait(timeout=30)
     assert guard.process.returncode == 1
     assert "nowhere.yaml" in guard.log()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_leaves_the_base_a_zero_command(start_node, probe, signum):
+    # ros2 launch stops its nodes with SIGINT, then SIGTERM: the guard's last word is a zero
+    # even while the policy still drives.
+    probe.listen("/cmd_vel", Twist)
+    guard = start_node("command_guard", GUARD_ARGS)
+    wait_for(lambda: probe.messages("/cmd_vel"), 20, "the guard's first output")
+    drive(probe, "/rl_deploy/cmd_vel", 0.2, seconds=1.0, rate_hz=20.0)
+    signalled_ns = time.monotonic_ns()
+    guard.process.send_signal(signum)
+    drive(probe, "/rl_deploy/cmd_vel", 0.2, seconds=0.3, rate_hz=20.0)  # still driving
+    assert guard.process.wait(timeout=10) == 0, guard.log()
+    before = [linear_x(m.data) for m in probe.messages("/cmd_vel") if m.monotonic_ns < signalled_ns]
+    assert before[-1] == pytest.approx(0.2), "the guard forwarded the drive up to the signal"
+    last = wait_for(
+        lambda: next(
+            (m for m in probe.messages("/cmd_vel", signalled_ns) if linear_x(m.data) == 0.0),
+            None,
+        ),
+        2,
+        "a zero command after the signal",
+    )
+    assert probe.messages("/cmd_vel")[-1] is last, "nothing after the zero"

@@ -10,8 +10,9 @@ import time
 import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
+from rcl_interfaces.msg import ParameterType, ParameterValue
 from rclpy.qos import DurabilityPolicy, QoSProfile, qos_profile_sensor_data
-from ros_harness import wait_for
+from ros_harness import set_parameter, wait_for
 from sensor_msgs.msg import CameraInfo, Image
 from sim_camera import (
     EVERY_FRAME,
@@ -227,3 +228,14 @@ def test_unquoted_off_for_a_string_stops_startup_and_says_to_quote_it(start_node
     log = perception.log()
     assert "detector.io_binding is a string: quote the value" in log, log
     assert "Traceback" not in log, log
+
+
+def test_ros_own_parameters_can_be_set_and_ours_are_still_checked(start_node, probe):
+    start_node("perception_node", [*PERCEPTION_ARGS, "-p", "ros.autostart:=false"])
+    sim_time = ParameterValue(type=ParameterType.PARAMETER_BOOL, bool_value=True)
+    result = set_parameter(probe, "perception_node", "use_sim_time", sim_time)
+    assert result.successful, result.reason
+    qos = ParameterValue(type=ParameterType.PARAMETER_STRING, string_value="fast:3")
+    result = set_parameter(probe, "perception_node", "ros.qos.camera", qos)
+    assert not result.successful
+    assert "camera" in result.reason

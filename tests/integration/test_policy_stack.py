@@ -15,10 +15,16 @@ from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import Twist
 from lifecycle_msgs.msg import State, Transition
 from lifecycle_msgs.srv import ChangeState, GetState
-from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
-from rcl_interfaces.srv import SetParameters
+from rcl_interfaces.msg import ParameterType, ParameterValue
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
-from ros_harness import KILL_BRACKET_NS, MAX_UNTIMED, check_control_rate, sent_twists, wait_for
+from ros_harness import (
+    KILL_BRACKET_NS,
+    MAX_UNTIMED,
+    check_control_rate,
+    sent_twists,
+    set_parameter,
+    wait_for,
+)
 from sensor_msgs.msg import Image
 from trajectory_msgs.msg import JointTrajectory
 
@@ -237,29 +243,23 @@ def test_policy_lifecycle(start_node, probe, bag):
     assert get_state(probe) == State.PRIMARY_STATE_UNCONFIGURED
 
 
-def set_parameter(probe, name: str, value: ParameterValue):
-    request = SetParameters.Request(parameters=[Parameter(name=name, value=value)])
-    (result,) = probe.call(SetParameters, "/policy_node/set_parameters", request).results
-    return result
-
-
 def test_policy_rejects_bad_parameters_by_name(start_node, probe):
     start_node("policy_node", [*POLICY_ARGS, "-p", "ros.autostart:=false"])
     wait_for(lambda: get_state(probe) == State.PRIMARY_STATE_UNCONFIGURED, 30, "node up")
     negative = ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=-1.0)
-    result = set_parameter(probe, "timeouts.camera_s", negative)
+    result = set_parameter(probe, "policy_node", "timeouts.camera_s", negative)
     assert not result.successful
     assert "timeouts.camera_s" in result.reason
     bogus = ParameterValue(type=ParameterType.PARAMETER_STRING, string_value="lidar")
-    result = set_parameter(probe, "pose_source", bogus)
+    result = set_parameter(probe, "policy_node", "pose_source", bogus)
     assert not result.successful
     assert "pose_source" in result.reason
     qos = ParameterValue(type=ParameterType.PARAMETER_STRING, string_value="fast:3")
-    result = set_parameter(probe, "ros.qos.camera", qos)
+    result = set_parameter(probe, "policy_node", "ros.qos.camera", qos)
     assert not result.successful
     assert "ros.qos.camera" in result.reason
     fine = ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=0.3)
-    assert set_parameter(probe, "timeouts.camera_s", fine).successful
+    assert set_parameter(probe, "policy_node", "timeouts.camera_s", fine).successful
 
 
 # All-NaN depth ("nan" below) decodes fine and is filled by the card's preprocessing; the

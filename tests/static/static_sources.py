@@ -127,8 +127,9 @@ def _argument_keys(arguments: ast.expr | None) -> set[str]:
 def params_document(node: str) -> dict[str, Any]:
     """The `ros__parameters` of config/<node>.yaml, flattened to dotted names."""
     document = yaml.safe_load((ROOT / "config" / f"{node}.yaml").read_text())
-    assert list(document) == [node], f"config/{node}.yaml must hold only `{node}:`"
-    return dict(_flatten(document[node]["ros__parameters"]))
+    key = f"/**/{node}"  # the node in any namespace
+    assert list(document) == [key], f"config/{node}.yaml must hold only `{key}:`"
+    return dict(_flatten(document[key]["ros__parameters"]))
 
 
 def _flatten(mapping: dict[str, Any], prefix: str = ""):

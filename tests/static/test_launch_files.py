@@ -81,3 +81,11 @@ def test_default_robot_profile_and_card_exist(name):
         assert (ROOT / defaults["card"]).exists()
     if "scene" in defaults:
         assert (ROOT / "config" / "scenes" / "generated" / defaults["scene"] / "world.sdf").exists()
+
+
+def test_gazebo_reads_the_class_id_from_its_rgb8_label_map():
+    # Gazebo's labels_map is rgb8 (config/scenes/README.md): on the default channel (-1, a
+    # single-channel image) every segmentation frame would be refused and the robot held still.
+    includes = LAUNCHES["sim_gazebo.launch.py"].includes
+    (passed,) = [keys for source, keys in includes.items() if "robot.launch.py" in source]
+    assert "segmentation_channel" in passed

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
+import rclpy
 import yaml
+from rclpy.node import Node
 from static_sources import ROOT, params_document
 
 from rl_deploy.config import PipelineConfig
@@ -54,6 +56,31 @@ def test_every_parameter_has_a_description(node):
 @pytest.mark.parametrize("node", sorted(NODES))
 def test_defaults_have_the_declared_type(node):
     assert all(matches(spec, spec.default) or spec.default == [] for spec in NODES[node])
+
+
+@pytest.mark.parametrize("namespace", ["", "robot1"])
+@pytest.mark.parametrize("node", sorted(NODES))
+def test_params_file_reaches_the_node_in_any_namespace(node, namespace, monkeypatch):
+    # rcl matches the file's keys against the node's full name: a bare `policy_node:` is
+    # skipped by /robot1/policy_node, which then runs on code defaults (outputs included).
+    monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    monkeypatch.setenv("ROS_DOMAIN_ID", str(150 + len(namespace) + sorted(NODES).index(node)))
+    path = ROOT / "config" / f"{node}.yaml"
+    context = rclpy.Context()
+    rclpy.init(args=["--ros-args", "--params-file", str(path)], context=context)
+    try:
+        ros_node = Node(
+            node,
+            namespace=namespace,
+            context=context,
+            automatically_declare_parameters_from_overrides=True,
+        )
+        read = {name: p.value for name, p in ros_node.get_parameters_by_prefix("").items()}
+        ros_node.destroy_node()
+    finally:
+        rclpy.shutdown(context=context)
+    document = params_document(node)
+    assert {name: read.get(name) for name in document} == document
 
 
 def test_policy_params_file_is_a_valid_pipeline_config():

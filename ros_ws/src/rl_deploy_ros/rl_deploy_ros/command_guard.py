@@ -71,9 +71,7 @@ class CommandGuardNode(LifecycleNode):
         return super().on_activate(state)
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        # Leave the base stopped: the last thing this node says is a zero command.
-        if self._step is not None and self._topics is not None:
-            self._topics.publish(self._step.zero(self._now_ns()))
+        self.on_exit()
         self._cancel_timer()
         return super().on_deactivate(state)
 
@@ -82,10 +80,15 @@ class CommandGuardNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
-        if self._step is not None and self._topics is not None:
-            self._topics.publish(self._step.zero(self._now_ns()))
+        self.on_exit()
         self._release()
         return TransitionCallbackReturn.SUCCESS
+
+    def on_exit(self) -> None:
+        """Leave the base stopped: the last thing this node says is a zero command (host.run
+        calls this on SIGINT and SIGTERM too)."""
+        if self._step is not None and self._topics is not None:
+            self._topics.publish(self._step.zero(self._now_ns()))
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import array
 import functools
 import importlib
+import signal
 import sys
 import threading
 import traceback
@@ -32,12 +33,19 @@ from rclpy.qos import (
     qos_profile_sensor_data,
     qos_profile_system_default,
 )
+from rclpy.signals import SignalHandlerOptions
 
 from rl_deploy.errors import ConfigError, RlDeployError
 from rl_deploy.io import Output
 from rl_deploy_ros.params import ParamSpec
 
 PACKAGE = "rl_deploy_ros"
+# What a latched publisher (/tf_static) sent before this node started reaches it only with a
+# transient-local reader; tf2's listener reads /tf_static with these settings.
+LATCHED_INPUT_QOS = QoSProfile(
+    depth=100, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE
+)
+SIGNAL_POLL_S = 0.1  # longest a signal waits for the main thread's executor
 
 _TYPES = {
     "bool": Parameter.Type.BOOL,
@@ -77,8 +85,12 @@ def declare(
                 "(unquoted, YAML reads on / off / yes / no as booleans)"
             ) from err
 
+    names = {spec.name for spec in specs}
+
     def on_set(parameters: list[Parameter]) -> SetParametersResult:
-        merged = {**values(node, specs), **{p.name: p.value for p in parameters}}
+        # rclpy's own parameters (use_sim_time) are not the config's: validate only ours.
+        ours = {p.name: p.value for p in parameters if p.name in names}
+        merged = {**values(node, specs), **ours}
         try:
             validate(merged)
         except (RlDeployError, ValueError) as err:
@@ -206,6 +218,7 @@ class RawTopics:
         input_qos: Callable[[str], QoSProfile],
         output_qos: QoSProfile,
         latched: Iterable[str] = (),
+        latched_inputs: Iterable[str] = (),
     ) -> None:
         self._node = node
         self._subscriptions = []
@@ -215,9 +228,10 @@ class RawTopics:
         unavailable = [f"{t} ({subscriptions[t]})" for t, cls in classes.items() if cls is None]
         if unavailable:  # inputs that could never arrive: refuse to start
             raise ConfigError(f"message packages of these inputs are not installed: {unavailable}")
+        latched_inputs = set(latched_inputs)
         for topic, cls in classes.items():
             callback = _bind(on_message, topic)
-            qos = input_qos(subscriptions[topic])
+            qos = LATCHED_INPUT_QOS if topic in latched_inputs else input_qos(subscriptions[topic])
             self._subscriptions.append(
                 node.create_subscription(cls, topic, callback, qos, raw=True)
             )
@@ -286,14 +300,20 @@ def run(
     *,
     thread_per_node: bool = False,
 ) -> int:
-    """`main` of the nodes: init, autostart in order, spin until shutdown.
+    """`main` of the nodes: init, autostart in order, spin until SIGINT or SIGTERM.
 
     `thread_per_node`: each node gets an executor and a thread of its own, so that one node's
     long callback (the detector; ONNX Runtime releases the GIL) does not hold back another
-    node's control timer. Returns 1 when start-up fails (bad parameter, model or profile), 0
-    otherwise.
+    node's control timer. On a signal every executor stops, then each node's `on_exit` (if it
+    has one) still publishes: rclpy's own handlers would shut the context down first, so a
+    guard could not leave the robot a zero. Returns 1 when start-up fails (bad parameter, model
+    or profile), 0 otherwise.
     """
-    rclpy.init(args=args if args is not None else sys.argv)
+    rclpy.init(
+        args=args if args is not None else sys.argv,
+        signal_handler_options=SignalHandlerOptions.NO,
+    )
+    signal.signal(signal.SIGTERM, _interrupt)  # as SIGINT: ros2 launch escalates to SIGTERM
     nodes: list[LifecycleNode] = []
     executors: list[Executor] = []
     try:
@@ -312,47 +332,64 @@ def run(
         print(f"{PACKAGE}: {err}", file=sys.stderr)
         return 1
     finally:
-        for executor in executors:  # none spins any more
+        for executor in executors:  # spin_all has stopped them: no callback runs after this
             executor.shutdown()
         for node in nodes:
+            last_words = getattr(node, "on_exit", None)
+            if last_words is not None and rclpy.ok():
+                last_words()
             node.destroy_node()
         if rclpy.ok():
             rclpy.shutdown()
     return 0
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def spin_all(executors: Sequence[Executor]) -> None:
-    """Spin the first executor here and each other one on a thread of its own, until shutdown;
-    a callback that raises on any of them shuts the context down and is re-raised here.
+    """Spin the first executor here and each other one on a thread of its own, until the context
+    shuts down or a signal interrupts the main thread; a callback that raises on any of them
+    stops them all and is re-raised here. Every thread has stopped when this returns, and the
+    context is left as it was: the nodes can still publish their last words.
 
     Not rclpy's MultiThreadedExecutor: in stack_node its dispatch thread took 30-76 % of a core
     while the detector's callbacks ran (py-spy: in its submit loop), and on 2 cores the policy's
     timer then missed up to a third of its ticks.
     """
+    stop = threading.Event()
     failures: list[BaseException] = []
 
     def spin(executor: Executor) -> None:
+        # Waits that time out let the loop see `stop`, and let Python run a signal's handler
+        # (it runs between bytecodes: a wait without a timeout would hold a SIGINT for good).
+        while rclpy.ok() and not stop.is_set():
+            executor.spin_once(timeout_sec=SIGNAL_POLL_S)
+
+    def spin_on_thread(executor: Executor) -> None:
         try:
-            executor.spin()
+            spin(executor)
         except ExternalShutdownException:
             pass
         except BaseException as err:  # handed to the main thread
             failures.append(err)
-            rclpy.try_shutdown()  # wakes every executor: the main thread's spin ends
+            stop.set()
 
     threads = [
-        threading.Thread(target=spin, args=(executor,), name=f"executor-{index}", daemon=True)
+        threading.Thread(
+            target=spin_on_thread, args=(executor,), name=f"executor-{index}", daemon=True
+        )
         for index, executor in enumerate(executors[1:], start=1)
     ]
     for thread in threads:
         thread.start()
     try:
-        executors[0].spin()
+        spin(executors[0])
     except ExternalShutdownException:
-        if not failures:
-            raise
+        pass
     finally:
-        rclpy.try_shutdown()  # (the main thread's callback raised) stop the others too
+        stop.set()  # (the main thread's callback raised, or a signal came) stop the others too
         for thread in threads:
             thread.join()
     if failures:

@@ -74,6 +74,7 @@ class PolicyNode(LifecycleNode):
             self._on_message,
             input_qos=lambda msgtype: qos[host.camera_or_state(msgtype)],
             output_qos=host.qos_profile(values["ros.qos.output"], "ros.qos.output"),
+            latched_inputs=[self.pipeline.config.topics.tf_static],
         )
         return TransitionCallbackReturn.SUCCESS
 
