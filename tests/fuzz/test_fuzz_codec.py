@@ -119,6 +119,28 @@ def test_joint_states_give_finite_positions_in_card_order_or_a_typed_error(names
     assert values.tolist() == [positions[names.index(name)] for name in JOINTS]
 
 
+@FUZZ
+@given(
+    names=st.lists(st.sampled_from([*JOINTS, "joint_head_pan", "", "x"]), max_size=6),
+    positions=st.lists(FLOATS, max_size=7),
+)
+def test_joint_states_give_finite_positions_of_the_named_joints_or_a_typed_error(names, positions):
+    msg = codec.message_class(msgtypes.JOINT_STATE)(
+        header=codec.make_header(0, ""),
+        name=names,
+        position=np.array(positions, dtype=np.float64),
+        velocity=np.zeros(0),
+        effort=np.zeros(0),
+    )
+    try:
+        values = codec.named_positions(msg, JOINTS)
+    except RlDeployError:
+        return
+    assert set(values) == set(JOINTS) & set(names)
+    assert all(value == positions[names.index(name)] for name, value in values.items())
+    assert all(math.isfinite(value) for value in values.values())
+
+
 def _pose_stamped(xyz, xyzw):
     cls = codec.message_class
     pose = cls(msgtypes.POSE)(

@@ -214,6 +214,31 @@ def test_arm_refused_without_measurement(guard):
     assert guard.counters.rejected_arm == 2
 
 
+def test_joints_measured_by_two_drivers_are_merged(guard):
+    guard.on_joints({"joint_arm": 0.1, "joint_wrist_yaw": 0.0}, 0)  # the arm driver
+    guard.on_joints({"wheel_left": 3.0, "joint_lift": 0.4}, 10 * MS)  # the base driver
+    limited = guard.limit_arm(arm(0.4, 0.1, 0.0), duration_s=0.5, now_ns=20 * MS)
+    assert limited is not None
+    np.testing.assert_allclose(limited.positions, [0.4, 0.1, 0.0])
+
+
+def test_one_driver_going_stale_refuses_only_targets_for_its_joints(guard):
+    guard.on_joints({"joint_arm": 0.1, "joint_wrist_yaw": 0.0}, 0)
+    guard.on_joints({"joint_lift": 0.4}, 600 * MS)  # the arm driver went quiet at 0
+    assert guard.limit_arm(arm(0.4, 0.1, 0.0), duration_s=0.5, now_ns=610 * MS) is None
+    lift_only = guard.limit_arm(arm(0.4, names=("joint_lift",)), duration_s=0.5, now_ns=610 * MS)
+    assert lift_only is not None
+
+
+def test_clock_going_back_drops_only_the_joints_measured_after_now(guard):
+    s = 1_000_000_000
+    guard.on_joints({"joint_arm": 0.1}, 100 * s)
+    guard.on_joints({"joint_lift": 0.4}, 2 * s)  # /clock restarted (sim reset, bag loop)
+    assert guard.limit_arm(arm(0.4, names=("joint_lift",)), 0.5, 2 * s) is not None
+    assert guard.limit_arm(arm(0.1, names=("joint_arm",)), 0.5, 2 * s) is None
+    assert guard.limit_arm(arm(0.1, names=("joint_arm",)), 0.5, 100 * s + 10 * MS) is None
+
+
 @pytest.mark.parametrize(
     ("key", "value"),
     [("period_s", 0.0), ("input_timeout_s", math.inf), ("teleop_timeout_s", -1.0)],
@@ -362,6 +387,41 @@ def test_step_limits_single_point_trajectory(step):
     np.testing.assert_allclose(forwarded.points[0].positions, [0.5, 0.15])
     assert codec.stamp_to_ns(forwarded.header.stamp) == 123_000_000_000
     assert forwarded.header.frame_id == "base_link"
+
+
+def trajectory_bytes(positions: dict[str, float]) -> bytes:
+    target = ArmTarget(names=tuple(positions), positions=np.array(list(positions.values())))
+    return codec.encode(codec.joint_trajectory(target, 0, "base_link", 500 * MS), JOINT_TRAJECTORY)
+
+
+def test_step_merges_joint_states_of_two_drivers(step):
+    target = trajectory_bytes({"joint_lift": 0.4, "joint_arm": 0.1, "joint_wrist_yaw": 0.0})
+    step.feed("joint_states", joint_state_bytes({"wheel_left": 3.0, "joint_lift": 0.4}), 0)
+    for i in range(1, 7):
+        now = i * 10 * MS
+        driver = (
+            {"joint_arm": 0.1, "joint_wrist_yaw": 0.0}
+            if i % 2
+            else {"wheel_left": 3.0, "wheel_right": -1.0, "joint_lift": 0.4}
+        )
+        step.feed("joint_states", joint_state_bytes(driver, now), now)
+        assert len(step.feed("arm_command_in", target, now)) == 1
+    assert step.decode_errors == {}
+    assert step.guard.counters.rejected_arm == 0
+
+
+def test_step_bad_joint_state_voids_only_the_joints_it_names(step):
+    step.feed("joint_states", joint_state_bytes({"joint_lift": 0.4, "joint_arm": 0.1}), 0)
+    # A non-finite wheel is no joint the guard commands: no error.
+    step.feed("joint_states", joint_state_bytes({"wheel_left": math.nan, "joint_lift": 0.4}), 0)
+    assert step.decode_errors == {}
+    step.feed("joint_states", joint_state_bytes({"joint_lift": math.nan}), 10 * MS)
+    assert step.decode_errors == {"joint_states": 1}
+    assert step.feed("arm_command_in", trajectory_bytes({"joint_lift": 0.4}), 20 * MS) == []
+    assert len(step.feed("arm_command_in", trajectory_bytes({"joint_arm": 0.1}), 20 * MS)) == 1
+    # Bytes that do not decode name no joints: all are voided.
+    step.feed("joint_states", b"\x00\x01garbage", 30 * MS)
+    assert step.feed("arm_command_in", trajectory_bytes({"joint_arm": 0.1}), 40 * MS) == []
 
 
 def test_step_stamped_and_forward_controller(limits):

@@ -138,13 +138,107 @@ def test_garbage_is_counted_and_zeroes_without_raising(pipeline: Pipeline):
     assert pipeline.last_tick.command.base.linear_x == 0.0
 
 
-def test_missing_joint_is_an_error_that_names_it(pipeline: Pipeline):
+def test_missing_joint_is_not_a_decode_error_but_the_tick_names_it(pipeline: Pipeline):
     msg = _joint_state(SPEC, T0)
     msg.name = [n if n != "joint_arm" else "joint_elbow" for n in msg.name]
     pipeline.feed(TOPICS.joint_states, codec.encode(msg, msgtypes.JOINT_STATE), T0)
-    assert pipeline.stats.decode_errors[TOPICS.joint_states] == 1
+    assert TOPICS.joint_states not in pipeline.stats.decode_errors  # one driver's share is valid
     pipeline.tick(T0)
     assert pipeline.last_tick.zero_reason == "invalid_input"
+    assert pipeline.last_tick.detail == "no joint_arm on /joint_states yet"
+
+
+# Two drivers on /joint_states, each with its own joints (the card needs lift, arm, wrist yaw).
+ARM_DRIVER = {"joint_arm": 0.1, "joint_wrist_yaw": 0.0}
+BASE_DRIVER = {"wheel_left": 12.0, "wheel_right": -3.0, "joint_lift": 0.5}
+
+
+def feed_joints(pipeline: Pipeline, positions: dict[str, float], now_ns: int) -> None:
+    """One driver's JointState: only the joints it drives."""
+    msg = codec.message_class(msgtypes.JOINT_STATE)(
+        header=codec.make_header(now_ns, ""),
+        name=list(positions),
+        position=np.array(list(positions.values()), dtype=np.float64),
+        velocity=np.zeros(0),
+        effort=np.zeros(0),
+    )
+    pipeline.feed(TOPICS.joint_states, codec.encode(msg, msgtypes.JOINT_STATE), now_ns)
+
+
+def test_joints_split_over_two_publishers_drive_every_tick(pipeline: Pipeline):
+    feed_joints(pipeline, BASE_DRIVER, T0)
+    for step in range(1, 21):
+        now = T0 + step * pipeline.control_period_ns
+        feed_world(pipeline, now - 5 * MS, joints=False)
+        feed_joints(pipeline, ARM_DRIVER if step % 2 else BASE_DRIVER, now - 5 * MS)
+        pipeline.tick(now)
+        assert pipeline.last_tick.zero_reason is None, pipeline.last_tick.detail
+    assert TOPICS.joint_states not in pipeline.stats.decode_errors
+    arm = pipeline.last_tick.command.arm
+    assert arm is not None and arm.names == ("joint_lift", "joint_arm", "joint_wrist_yaw")
+
+
+def test_a_joint_that_never_arrives_is_named(pipeline: Pipeline):
+    feed_world(pipeline, T0, joints=False)
+    feed_joints(pipeline, BASE_DRIVER, T0)
+    feed_joints(pipeline, {"joint_wrist_yaw": 0.0}, T0)
+    pipeline.tick(T0 + 10 * MS)
+    assert pipeline.last_tick.zero_reason == "invalid_input"
+    assert pipeline.last_tick.detail == "no joint_arm on /joint_states yet"
+    assert pipeline.last_tick.command.base.linear_x == 0.0
+
+
+def test_one_publisher_going_stale_names_its_joints(pipeline: Pipeline):
+    feed_world(pipeline, T0, joints=False)
+    feed_joints(pipeline, ARM_DRIVER, T0)
+    feed_joints(pipeline, BASE_DRIVER, T0)
+    pipeline.tick(T0 + 10 * MS)
+    assert pipeline.last_tick.zero_reason is None
+    # the base driver keeps publishing, the arm driver stops: past 0.5 s the command is zero
+    feed_world(pipeline, T0 + 600 * MS, joints=False)
+    feed_joints(pipeline, BASE_DRIVER, T0 + 600 * MS)
+    pipeline.tick(T0 + 650 * MS)
+    assert pipeline.last_tick.zero_reason == "stale"
+    assert pipeline.last_tick.detail == "joint_arm, joint_wrist_yaw on /joint_states: 0.650 s old"
+    feed_joints(pipeline, ARM_DRIVER, T0 + 700 * MS)
+    pipeline.tick(T0 + 710 * MS)
+    assert pipeline.last_tick.zero_reason is None
+
+
+def test_a_bad_joint_state_voids_only_the_joints_it_names(pipeline: Pipeline):
+    feed_world(pipeline, T0, joints=False)
+    feed_joints(pipeline, ARM_DRIVER, T0)
+    feed_joints(pipeline, BASE_DRIVER, T0)
+    feed_joints(pipeline, {**BASE_DRIVER, "joint_lift": math.nan}, T0 + 10 * MS)
+    assert pipeline.stats.decode_errors[TOPICS.joint_states] == 1
+    pipeline.tick(T0 + 20 * MS)
+    assert pipeline.last_tick.zero_reason == "invalid_input"
+    assert pipeline.last_tick.detail == "no joint_lift on /joint_states yet"
+    feed_joints(pipeline, BASE_DRIVER, T0 + 30 * MS)
+    pipeline.tick(T0 + 40 * MS)
+    assert pipeline.last_tick.zero_reason is None
+    # A non-finite joint the stack does not use is no error; bytes that do not decode void all.
+    feed_joints(pipeline, {**BASE_DRIVER, "wheel_left": math.nan}, T0 + 50 * MS)
+    assert pipeline.stats.decode_errors[TOPICS.joint_states] == 1
+    pipeline.feed(TOPICS.joint_states, b"\x00\x01garbage", T0 + 60 * MS)
+    pipeline.tick(T0 + 70 * MS)
+    assert pipeline.last_tick.zero_reason == "invalid_input"
+    assert "joint_lift, joint_arm, joint_wrist_yaw" in pipeline.last_tick.detail
+
+
+def test_clock_going_back_drops_the_joints_that_arrived_after_now(pipeline: Pipeline):
+    before_reset = T0 + 60_000 * MS
+    feed_joints(pipeline, ARM_DRIVER, before_reset)
+    # /clock restarts: the base driver publishes on the new clock, the arm driver not yet.
+    after_reset = T0 + 1000 * MS
+    feed_world(pipeline, after_reset, joints=False)
+    feed_joints(pipeline, BASE_DRIVER, after_reset)
+    pipeline.tick(after_reset + 10 * MS)
+    assert pipeline.last_tick.zero_reason == "invalid_input"
+    assert pipeline.last_tick.detail == "no joint_arm, joint_wrist_yaw on /joint_states yet"
+    # Back at their arrival time, the arm joints from before the reset do not return.
+    pipeline.tick(before_reset + 10 * MS)
+    assert pipeline.last_tick.detail == "no joint_arm, joint_wrist_yaw on /joint_states yet"
 
 
 def card_with_model(repo: Path, tmp_path: Path, name: str, nodes: list) -> Path:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rl_deploy.sync import FrameBuffer, Stamped, match_newest, unmatched_reason
+from rl_deploy.sync import FrameBuffer, JointStates, Stamped, match_newest, unmatched_reason
 
 MS = 1_000_000
 
@@ -55,3 +55,18 @@ def test_drop_after_keeps_what_arrived_by_now():
     assert not frames.drop_after(30 * MS)
     assert frames.drop_after(15 * MS)
     assert [frame.value for frame in frames.newest_first()] == [10]
+
+
+def test_joint_states_merge_per_joint_and_age_by_the_oldest():
+    joints = JointStates(("lift", "arm"))
+    joints.update({"arm": 0.1, "wheel": 3.0}, stamp_ns=0, arrival_ns=0)
+    assert joints.missing() == ["lift"] and joints.oldest() is None
+    joints.update({"lift": 0.4}, stamp_ns=90 * MS, arrival_ns=100 * MS)
+    assert joints.positions() == {"arm": 0.1, "lift": 0.4}  # unneeded joints are not kept
+    oldest = joints.oldest()
+    assert oldest is not None and oldest.arrival_ns == 0
+    assert joints.stale(now_ns=200 * MS, timeout_ns=150 * MS) == ["arm"]
+    assert joints.drop_after(50 * MS)  # the clock went back: lift arrived "later"
+    assert joints.missing() == ["lift"] and not joints.drop_after(50 * MS)
+    joints.drop(["arm"])
+    assert joints.positions() == {}

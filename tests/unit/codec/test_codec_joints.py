@@ -64,3 +64,20 @@ def test_repeated_names_are_an_error():
 def test_rclpy_style_message_with_array_array_positions():
     msg = SimpleNamespace(name=["a", "b"], position=array.array("d", [1.5, -2.5]))
     np.testing.assert_array_equal(codec.joint_positions(msg, ["b", "a"]), [-2.5, 1.5])
+
+
+def test_named_positions_give_one_drivers_share_of_the_wanted_joints():
+    msg = _joint_state(["wheel_left", "lift", "head_pan"], [12.0, 0.6, -0.4])
+    assert codec.named_positions(msg, {"lift", "arm_l0"}) == {"lift": 0.6}
+    assert codec.named_positions(msg, {"arm_l0"}) == {}  # none of them: no error
+
+
+def test_named_positions_refuse_malformed_messages():
+    with pytest.raises(DecodeError, match=r"3 names but position has shape \(2,\)"):
+        codec.named_positions(SimpleNamespace(name=["a", "b", "c"], position=[1.0, 2.0]), {"z"})
+    with pytest.raises(DecodeError, match=r"repeat: \['lift'\]"):
+        codec.named_positions(_joint_state(["lift", "lift"], [0.1, 0.2]), {"z"})
+    msg = _joint_state(["lift", "arm_l0"], [0.6, float("nan")])
+    with pytest.raises(DecodeError, match=r"arm_l0=nan"):
+        codec.named_positions(msg, {"lift", "arm_l0"})
+    assert codec.named_positions(msg, {"lift"}) == {"lift": 0.6}

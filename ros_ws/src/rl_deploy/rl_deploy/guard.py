@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -30,6 +30,7 @@ from rl_deploy.io import Output
 from rl_deploy.log import RateLimitedLog
 from rl_deploy.safety import SafetyFilter, SafetyLimits
 from rl_deploy.settings import setting
+from rl_deploy.sync import JointStates
 
 logger = logging.getLogger(__name__)
 
@@ -101,7 +102,8 @@ class CommandGuard:
         self.estop = False
         self._policy: tuple[BaseVelocity, int] | None = None
         self._teleop: tuple[BaseVelocity, int] | None = None
-        self._joints: tuple[Mapping[str, float], int] | None = None
+        # Only joints with limits can be commanded, so only theirs are kept.
+        self._joints = JointStates(config.limits.joints)
         # Speed and acceleration limits at the guard's own rate; it remembers the last output.
         self._base_filter = SafetyFilter(config.limits, config.period_s)
 
@@ -116,8 +118,17 @@ class CommandGuard:
     def on_teleop(self, velocity: BaseVelocity, now_ns: int) -> None:
         self._teleop = (velocity, now_ns) if self._accept(velocity) else None
 
-    def on_joints(self, positions: Mapping[str, float], now_ns: int) -> None:
-        self._joints = (dict(positions), now_ns)
+    def on_joints(
+        self, positions: Mapping[str, float], now_ns: int, stamp_ns: int | None = None
+    ) -> None:
+        """Measured positions of some joints (drivers publish their own share); the others
+        keep their last value. `stamp_ns`: the header stamp, `now_ns` when not given."""
+        self._joints.update(positions, now_ns if stamp_ns is None else stamp_ns, now_ns)
+
+    def drop_joints(self, names: Iterable[str] | None = None) -> None:
+        """Forget these joints' measurements (None: all): arm targets for them are refused
+        until they are measured again."""
+        self._joints.drop(names)
 
     def source(self, now_ns: int) -> Source:
         self._forget_future(now_ns)
@@ -168,25 +179,29 @@ class CommandGuard:
         joint measurement to step from.
         """
         self._forget_future(now_ns)
-        joints = self._joints
         if (
             self.estop
             or not target.is_finite()
             or any(name not in self.config.limits.joints for name in target.names)
-            or joints is None
-            or not _fresh(joints[1], now_ns, self.config.joints_timeout_s)
+            or not self._measured(target.names, now_ns)
         ):
             self.counters.rejected_arm += 1
             return None
         # The controller gets `duration_s` to reach the target; never less than one tick.
         horizon_s = duration_s if math.isfinite(duration_s) else 0.0
         horizon_s = max(horizon_s, self.config.period_s)
-        limited = SafetyFilter(self.config.limits, horizon_s).apply(Command(arm=target), joints[0])
+        joints = self._joints.positions()
+        limited = SafetyFilter(self.config.limits, horizon_s).apply(Command(arm=target), joints)
         if limited.arm is None:  # a joint of the target is missing from the measurement
             self.counters.rejected_arm += 1
             return None
         self.counters.forwarded_arm += 1
         return limited.arm
+
+    def _measured(self, names: tuple[str, ...], now_ns: int) -> bool:
+        """Every joint of `names` has a measurement, and the oldest of them is fresh."""
+        oldest = self._joints.oldest(names)
+        return oldest is not None and oldest.fresh(now_ns, self.config.joints_timeout_s * _NS)
 
     def _forget_future(self, now_ns: int) -> None:
         """Drop inputs that arrived after `now_ns`: the clock went back (sim reset, bag loop),
@@ -195,8 +210,7 @@ class CommandGuard:
             self._policy = None
         if self._teleop is not None and self._teleop[1] > now_ns:
             self._teleop = None
-        if self._joints is not None and self._joints[1] > now_ns:
-            self._joints = None
+        self._joints.drop_after(now_ns)
 
     def _accept(self, velocity: BaseVelocity) -> bool:
         if velocity.is_finite():
@@ -298,8 +312,10 @@ class GuardStep:
         if handler is None:
             return []
         msgtype, on_message = handler
+        msg: Any = None
         try:
-            return on_message(codec.decode(data, msgtype), now_ns)
+            msg = codec.decode(data, msgtype)
+            return on_message(msg, now_ns)
         except RlDeployError as err:
             self.decode_errors[topic] = self.decode_errors.get(topic, 0) + 1
             self._log.warning(topic, f"dropped message on {topic}: {err}")
@@ -308,6 +324,10 @@ class GuardStep:
                 self.guard.on_policy(BaseVelocity(math.nan), now_ns)
             elif topic == self.io.topics.teleop:
                 self.guard.on_teleop(BaseVelocity(math.nan), now_ns)
+            elif topic == self.io.topics.joint_states:
+                # As in the pipeline: a bad message voids the joints it names, which may be what
+                # it garbled, not the other drivers'; unreadable names void them all.
+                self.guard.drop_joints(None if msg is None else [str(n) for n in msg.name])
             return []
 
     def set_estop(self, engaged: bool) -> None:
@@ -355,9 +375,8 @@ class GuardStep:
         return []
 
     def _on_joints(self, msg: Any, now_ns: int) -> list[Output]:
-        names = [str(name) for name in msg.name]
-        positions = codec.joint_positions(msg, names)
-        self.guard.on_joints(dict(zip(names, positions.tolist(), strict=True)), now_ns)
+        positions = codec.named_positions(msg, self.guard.config.limits.joints)
+        self.guard.on_joints(positions, now_ns, codec.stamp_to_ns(msg.header.stamp))
         return []
 
     def _on_arm(self, msg: Any, now_ns: int) -> list[Output]:

@@ -45,7 +45,7 @@ from rl_deploy.mask_sources import LazyMask, make_mask_source
 from rl_deploy.perception.runner import YoloSegRunner
 from rl_deploy.policy import Policy, RawObservation
 from rl_deploy.safety import SafetyFilter, SafetyLimits, load_robot_limits
-from rl_deploy.sync import FrameBuffer, Stamped, match_newest, unmatched_reason
+from rl_deploy.sync import FrameBuffer, JointStates, Stamped, match_newest, unmatched_reason
 
 logger = logging.getLogger(__name__)
 
@@ -169,7 +169,6 @@ class Pipeline:
                 f"target_classes {list(card.target_classes)}"
             )
         self._mask_source = make_mask_source(config, self._needed_classes(), detector)
-        self._joint_names = tuple(dict.fromkeys((*card.joint_names, *self.arm_joint_names)))
         self.stats = PipelineStats()
         self.drift = DriftMonitor(card, config.drift)  # live inputs vs the card's statistics
         self.last_tick: TickRecord | None = None
@@ -178,7 +177,7 @@ class Pipeline:
         self.publish_target_mask = True
         self._log = RateLimitedLog(logger)
         self._depth: FrameBuffer[DepthImage] = FrameBuffer()
-        self._joints: Stamped[dict[str, float]] | None = None
+        self._joints = JointStates((*card.joint_names, *self.arm_joint_names))
         self._pose: Stamped[Pose2D] | None = None
         self._tf = codec.TransformTree()
         self._tf_stamp_ns: int | None = None  # of the map→base chain behind self._pose
@@ -250,15 +249,18 @@ class Pipeline:
             return []
         msgtype, on_message = handler
         self.stats.messages_in[topic] = self.stats.messages_in.get(topic, 0) + 1
+        msg: Any = None
         try:
-            on_message(codec.decode_input(data, msgtype), now_ns)
+            msg = codec.decode_input(data, msgtype)
+            on_message(msg, now_ns)
         except RlDeployError as err:
             self.stats.decode_errors[topic] = self.stats.decode_errors.get(topic, 0) + 1
             self._log.warning(topic, f"dropped message on {topic}: {err}")
-            self._invalidate(topic)
+            self._invalidate(topic, msg)
         return []
 
-    def _invalidate(self, topic: str) -> None:
+    def _invalidate(self, topic: str, msg: Any) -> None:
+        """`msg`: the refused message, None when its bytes did not decode."""
         # Garbage on a stream means its last good value no longer describes the world.
         topics = self.config.topics
         if topic == topics.depth:
@@ -266,7 +268,10 @@ class Pipeline:
         elif topic in self._mask_source.buffers:
             self._mask_source.buffers[topic].clear()
         elif topic == topics.joint_states:
-            self._joints = None
+            # A bad message voids the joints it names, which may be what it garbled; the other
+            # drivers' joints are not its to void. Any needed joint gone zeros the command until
+            # its driver sends a good message; unreadable names void them all.
+            self._joints.drop(None if msg is None else [str(name) for name in msg.name])
         elif topic in (topics.pose, topics.tf_static):
             self._pose = None
 
@@ -275,9 +280,8 @@ class Pipeline:
         self._depth.push(Stamped(depth, frame.stamp_ns, now_ns, frame.frame_id))
 
     def _on_joints(self, msg: Any, now_ns: int) -> None:
-        positions = codec.joint_positions(msg, self._joint_names)
-        values = dict(zip(self._joint_names, positions.tolist(), strict=True))
-        self._joints = Stamped(values, codec.stamp_to_ns(msg.header.stamp), now_ns)
+        positions = codec.named_positions(msg, self._joints.wanted)
+        self._joints.update(positions, codec.stamp_to_ns(msg.header.stamp), now_ns)
 
     def _on_pose(self, msg: Any, now_ns: int) -> None:
         if self.config.pose_source == "tf":
@@ -341,7 +345,7 @@ class Pipeline:
             stamp_ns, frame_id = now_ns, self.config.frames.base
 
         t_safety = time.perf_counter()
-        joints_now = self._joints.value if self._joints else None
+        joints_now = self._joints.positions()
         zero_reason, detail = step.zero_reason, step.detail
         if zero_reason is None:
             command = self.safety.apply(step.command, joints_now)
@@ -428,8 +432,7 @@ class Pipeline:
         went_back = self._depth.drop_after(now_ns)
         for buffer in self._mask_source.buffers.values():
             went_back = buffer.drop_after(now_ns) or went_back
-        if self._joints is not None and self._joints.arrival_ns > now_ns:
-            self._joints, went_back = None, True
+        went_back = self._joints.drop_after(now_ns) or went_back
         if self._pose is not None and self._pose.arrival_ns > now_ns:
             self._pose, went_back = None, True
         if went_back:
@@ -441,15 +444,10 @@ class Pipeline:
         """The matched inputs of this step, or why it must send zero: (reason, detail)."""
         if self._estop:
             return "estop", "e-stop engaged"
-        timeouts, topics = self.config.timeouts, self.config.topics
-        for name, value, timeout_s in (
-            (topics.joint_states, self._joints, timeouts.joints_s),
-            (topics.pose, self._pose, timeouts.pose_s),
-        ):
-            if value is None:
-                return "invalid_input", f"no valid message on {name}"
-            if not value.fresh(now_ns, timeout_s * 1e9):
-                return "stale", f"{name} is {value.age_ns(now_ns) / 1e9:.3f} s old"
+        wrong = self._check_joints(now_ns) or self._check_pose(now_ns)
+        if wrong is not None:
+            return wrong
+        timeouts = self.config.timeouts
         slop_ns = round(self.config.sync_slop_s * 1e9)
         others = self._mask_source.buffers
         matched = match_newest(self._depth, others, slop_ns)
@@ -460,8 +458,29 @@ class Pipeline:
         if not all(frame.fresh(now_ns, timeouts.camera_s * 1e9) for frame in frames):
             age_s = max(frame.age_ns(now_ns) for frame in frames) / 1e9
             return "stale", f"newest camera frame set is {age_s:.3f} s old"
-        assert self._joints is not None and self._pose is not None
-        return _FrameSet(depth, partners, self._joints.value, self._pose.value)
+        assert self._pose is not None  # _check_pose
+        return _FrameSet(depth, partners, self._joints.positions(), self._pose.value)
+
+    def _check_joints(self, now_ns: int) -> tuple[str, str] | None:
+        """Why the joint states cannot be used this step, or None: every needed joint has a
+        value and the oldest of them is fresh."""
+        topic, timeout_ns = self.config.topics.joint_states, self.config.timeouts.joints_s * 1e9
+        missing = self._joints.missing()
+        if missing:
+            return "invalid_input", f"no {', '.join(missing)} on {topic} yet"
+        oldest = self._joints.oldest()
+        if oldest is None or oldest.fresh(now_ns, timeout_ns):  # None: the card needs none
+            return None
+        stale = ", ".join(self._joints.stale(now_ns, timeout_ns))
+        return "stale", f"{stale} on {topic}: {oldest.age_ns(now_ns) / 1e9:.3f} s old"
+
+    def _check_pose(self, now_ns: int) -> tuple[str, str] | None:
+        topic, pose = self.config.topics.pose, self._pose
+        if pose is None:
+            return "invalid_input", f"no valid message on {topic}"
+        if not pose.fresh(now_ns, self.config.timeouts.pose_s * 1e9):
+            return "stale", f"{topic} is {pose.age_ns(now_ns) / 1e9:.3f} s old"
+        return None
 
     # ---------------------------------------------------------------- output
 

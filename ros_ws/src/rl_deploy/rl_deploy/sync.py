@@ -1,4 +1,5 @@
-"""Input bookkeeping for the pipeline: camera streams matched by header stamp, latest values aged.
+"""Input bookkeeping for the pipeline: camera streams matched by header stamp, latest values aged,
+joint states merged per joint.
 
 Buffers are bounded: a slow consumer drops old frames instead of queueing them.
 """
@@ -6,7 +7,7 @@ Buffers are bounded: a slow consumer drops old frames instead of queueing them.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -59,6 +60,71 @@ class FrameBuffer(Generic[T]):
             return False
         self._frames = deque(kept, maxlen=self._frames.maxlen)
         return True
+
+
+class JointStates:
+    """The latest position of each needed joint, from whichever message last named it.
+
+    Drivers (arm, gripper, wheels) publish their own joints on one topic: a message updates the
+    needed joints it names and leaves the others as their drivers last sent them.
+    """
+
+    def __init__(self, needed: Iterable[str]) -> None:
+        self.needed: tuple[str, ...] = tuple(dict.fromkeys(needed))
+        self.wanted = frozenset(self.needed)
+        self._latest: dict[str, Stamped[float]] = {}
+
+    def update(self, positions: Mapping[str, float], stamp_ns: int, arrival_ns: int) -> None:
+        for name, position in positions.items():
+            if name in self.wanted:  # bounded: a publisher of odd names grows nothing
+                self._latest[name] = Stamped(position, stamp_ns, arrival_ns)
+
+    def drop(self, names: Iterable[str] | None = None) -> None:
+        """Forget these joints' values; None: all of them."""
+        if names is None:
+            self._latest.clear()
+            return
+        for name in names:
+            self._latest.pop(name, None)
+
+    def drop_after(self, now_ns: int) -> bool:
+        """Drop the values that arrived after `now_ns` (the clock went back); True if any."""
+        future = [name for name, value in self._latest.items() if value.arrival_ns > now_ns]
+        self.drop(future)
+        return bool(future)
+
+    def positions(self) -> dict[str, float]:
+        """Every needed joint that has a value."""
+        return {name: value.value for name, value in self._latest.items()}
+
+    def missing(self, names: Iterable[str] | None = None) -> list[str]:
+        """Those of `names` (default: the needed joints) without a value."""
+        return [name for name in self._names(names) if name not in self._latest]
+
+    def oldest(self, names: Iterable[str] | None = None) -> Stamped[float] | None:
+        """The value of `names` (default: the needed joints) that arrived first; None if one
+        has none. With the values from after now dropped, all are fresh when this one is."""
+        try:
+            return min((self._latest[name] for name in self._names(names)), key=_arrival)
+        except (KeyError, ValueError):  # a joint without value; no names at all
+            return None
+
+    def stale(
+        self, now_ns: int, timeout_ns: float, names: Iterable[str] | None = None
+    ) -> list[str]:
+        """Those of `names` (default: the needed joints) whose value is not fresh."""
+        return [
+            name
+            for name in self._names(names)
+            if name in self._latest and not self._latest[name].fresh(now_ns, timeout_ns)
+        ]
+
+    def _names(self, names: Iterable[str] | None) -> Iterable[str]:
+        return self.needed if names is None else names
+
+
+def _arrival(value: Stamped[Any]) -> int:
+    return value.arrival_ns
 
 
 def match_newest(

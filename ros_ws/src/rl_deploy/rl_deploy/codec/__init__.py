@@ -34,7 +34,7 @@ from rl_deploy.codec.images import (
     rgb_from_compressed,
     rgb_from_image,
 )
-from rl_deploy.codec.joints import joint_positions, joint_velocities
+from rl_deploy.codec.joints import joint_positions, joint_velocities, named_positions
 from rl_deploy.codec.pose import POSE_MSGTYPES, TransformTree, pose2d_from_pose, pose_from_message
 from rl_deploy.codec.typestore import TYPESTORE, EncodeError, decode, encode, message_class
 from rl_deploy.errors import DecodeError, StaleInputError
@@ -72,6 +72,7 @@ __all__ = [
     "make_header",
     "mask_to_image",
     "message_class",
+    "named_positions",
     "ns_to_duration",
     "ns_to_stamp",
     "pose2d_from_pose",
