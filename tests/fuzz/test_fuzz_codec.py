@@ -98,21 +98,24 @@ def test_any_image_fields_give_an_array_or_a_typed_error(size, encoding, step, b
         convert(msg, msgtypes.IMAGE, ())
 
 
-@FUZZ
-@given(
-    names=st.lists(st.sampled_from([*JOINTS, "joint_head_pan", "", "x"]), max_size=6),
-    positions=st.lists(FLOATS, max_size=7),
-)
-def test_joint_states_give_finite_positions_in_card_order_or_a_typed_error(names, positions):
-    msg = codec.message_class(msgtypes.JOINT_STATE)(
+JOINT_NAMES = st.lists(st.sampled_from([*JOINTS, "joint_head_pan", "", "x"]), max_size=6)
+
+
+def joint_state(names: list[str], positions: list[float]) -> object:
+    return codec.message_class(msgtypes.JOINT_STATE)(
         header=codec.make_header(0, ""),
         name=names,
         position=np.array(positions, dtype=np.float64),
         velocity=np.zeros(0),
         effort=np.zeros(0),
     )
+
+
+@FUZZ
+@given(names=JOINT_NAMES, positions=st.lists(FLOATS, max_size=7))
+def test_joint_states_give_finite_positions_in_card_order_or_a_typed_error(names, positions):
     try:
-        values = codec.joint_positions(msg, JOINTS)
+        values = codec.joint_positions(joint_state(names, positions), JOINTS)
     except RlDeployError:
         return
     assert values.shape == (3,) and np.isfinite(values).all()
@@ -120,20 +123,10 @@ def test_joint_states_give_finite_positions_in_card_order_or_a_typed_error(names
 
 
 @FUZZ
-@given(
-    names=st.lists(st.sampled_from([*JOINTS, "joint_head_pan", "", "x"]), max_size=6),
-    positions=st.lists(FLOATS, max_size=7),
-)
+@given(names=JOINT_NAMES, positions=st.lists(FLOATS, max_size=7))
 def test_joint_states_give_finite_positions_of_the_named_joints_or_a_typed_error(names, positions):
-    msg = codec.message_class(msgtypes.JOINT_STATE)(
-        header=codec.make_header(0, ""),
-        name=names,
-        position=np.array(positions, dtype=np.float64),
-        velocity=np.zeros(0),
-        effort=np.zeros(0),
-    )
     try:
-        values = codec.named_positions(msg, JOINTS)
+        values = codec.named_positions(joint_state(names, positions), JOINTS)
     except RlDeployError:
         return
     assert set(values) == set(JOINTS) & set(names)
