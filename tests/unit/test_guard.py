@@ -465,3 +465,21 @@ def test_step_zero_on_stop_restarts_the_ramp(step, limits):
     step.feed("cmd_vel_in", twist_bytes(0.3), 41 * PERIOD_NS)
     resumed = decoded_twist(step.tick(41 * PERIOD_NS)).linear.x
     assert resumed == pytest.approx(limits.max_linear_accel_mps2 * 0.02)
+
+
+def test_step_garbage_estop_engages_it_until_a_readable_false(step):
+    step.feed("cmd_vel_in", twist_bytes(0.3), 0)
+    assert step.feed("estop", b"\x00\x01\x00\x00", 0) == []  # a header, no payload
+    assert step.decode_errors == {"estop": 1}
+    assert step.guard.step(0).source == "estop"
+    step.feed("estop", codec.encode(message_class(BOOL)(data=False), BOOL), PERIOD_NS)
+    step.feed("cmd_vel_in", twist_bytes(0.3), PERIOD_NS)
+    assert step.guard.step(PERIOD_NS).source == "policy"
+
+
+def test_step_diagnostics_go_on_after_the_clock_goes_back(step):
+    s = 1_000_000_000
+    assert "/diagnostics" in [o.topic for o in step.tick(100 * s)]
+    # /clock restarted (sim reset, bag loop): reports do not wait for it to get back to 100 s.
+    assert "/diagnostics" in [o.topic for o in step.tick(1 * s)]
+    assert "/diagnostics" not in [o.topic for o in step.tick(1 * s + PERIOD_NS)]

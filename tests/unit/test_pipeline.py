@@ -125,6 +125,25 @@ def test_estop_zeroes_until_released(pipeline: Pipeline):
     assert pipeline.last_tick.zero_reason is None
 
 
+def test_garbage_estop_engages_it_until_a_readable_false(pipeline: Pipeline):
+    bool_msg = codec.message_class(msgtypes.BOOL)
+    feed_world(pipeline, T0)
+    pipeline.feed(TOPICS.estop, b"\x00\x01\x00\x00", T0)  # header, no payload
+    assert pipeline.stats.decode_errors[TOPICS.estop] == 1
+    pipeline.tick(T0 + 10 * MS)
+    assert pipeline.last_tick.zero_reason == "estop"
+    pipeline.feed(TOPICS.estop, codec.encode(bool_msg(data=False), msgtypes.BOOL), T0 + 15 * MS)
+    pipeline.tick(T0 + 20 * MS)
+    assert pipeline.last_tick.zero_reason is None
+
+
+def test_diagnostics_go_on_after_the_clock_goes_back(pipeline: Pipeline):
+    topic = pipeline.config.topics.diagnostics
+    assert topic in [o.topic for o in pipeline.tick(T0)]
+    # /clock restarted with nothing held from after it: reports do not wait to get back to T0.
+    assert topic in [o.topic for o in pipeline.tick(T0 - 100 * 10**9)]
+
+
 def test_garbage_is_counted_and_zeroes_without_raising(pipeline: Pipeline):
     feed_world(pipeline, T0)
     pipeline.tick(T0 + 10 * MS)

@@ -27,7 +27,7 @@ from rl_deploy.codec.typestore import (
 from rl_deploy.command import ArmTarget, BaseVelocity, Command
 from rl_deploy.errors import ConfigError, DecodeError, RlDeployError
 from rl_deploy.io import Output
-from rl_deploy.log import RateLimitedLog
+from rl_deploy.log import RateLimitedLog, diagnostics_due
 from rl_deploy.safety import SafetyFilter, SafetyLimits
 from rl_deploy.settings import setting
 from rl_deploy.sync import JointStates
@@ -307,7 +307,8 @@ class GuardStep:
         }
 
     def feed(self, topic: str, data: bytes | memoryview, now_ns: int) -> list[Output]:
-        """Take one message; never raises. A bad policy or teleop twist drops that input at once."""
+        """Take one message; never raises. A bad policy or teleop twist drops that input at once; a
+        bad e-stop message engages the e-stop."""
         handler = self._handlers.get(topic)
         if handler is None:
             return []
@@ -328,6 +329,8 @@ class GuardStep:
                 # As in the pipeline: a bad message voids the joints it names, which may be what
                 # it garbled, not the other drivers'; unreadable names void them all.
                 self.guard.drop_joints(None if msg is None else [str(n) for n in msg.name])
+            elif topic == self.io.topics.estop:  # it may have said stop: held until a false
+                self.set_estop(True)
             return []
 
     def set_estop(self, engaged: bool) -> None:
@@ -424,9 +427,10 @@ class GuardStep:
         return [Output(topic, msgtype, codec.encode(message, msgtype))]
 
     def _diagnostics(self, now_ns: int, decision: GuardDecision) -> list[Output]:
-        if self._next_diagnostics_ns is not None and now_ns < self._next_diagnostics_ns:
+        period_ns = round(self.io.diagnostics_period_s * _NS)
+        if not diagnostics_due(self._next_diagnostics_ns, now_ns, period_ns):
             return []
-        self._next_diagnostics_ns = now_ns + round(self.io.diagnostics_period_s * _NS)
+        self._next_diagnostics_ns = now_ns + period_ns
         messages = {
             "policy": "forwarding the policy",
             "teleop": "teleop has priority",

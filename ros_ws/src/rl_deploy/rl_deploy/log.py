@@ -1,4 +1,5 @@
-"""Logging that cannot flood: a bad stream at 30 Hz logs once per period, with a count."""
+"""Reporting that cannot flood: a bad stream at 30 Hz logs once per period, with a count; health
+reports on a period of the stack's own clock."""
 
 from __future__ import annotations
 
@@ -24,3 +25,9 @@ class RateLimitedLog:
         suffix = f" ({suppressed} more since last report)" if suppressed else ""
         self._last[key] = now
         self._logger.warning("%s%s", message, suffix)
+
+
+def diagnostics_due(due_ns: int | None, now_ns: int, period_ns: int) -> bool:
+    """Whether to report now: the first time, once `due_ns` is reached, or when it lies more
+    than a period ahead (the clock went back, and would hold the reports until it got there)."""
+    return due_ns is None or not now_ns < due_ns <= now_ns + period_ns

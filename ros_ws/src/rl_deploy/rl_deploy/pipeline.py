@@ -40,7 +40,7 @@ from rl_deploy.drift import DriftMonitor, drift_status
 from rl_deploy.errors import ConfigError, RlDeployError
 from rl_deploy.geometry import Pose2D
 from rl_deploy.io import Output
-from rl_deploy.log import RateLimitedLog
+from rl_deploy.log import RateLimitedLog, diagnostics_due
 from rl_deploy.mask_sources import LazyMask, make_mask_source
 from rl_deploy.perception.runner import YoloSegRunner
 from rl_deploy.policy import Policy, RawObservation
@@ -274,6 +274,8 @@ class Pipeline:
             self._joints.drop(None if msg is None else [str(name) for name in msg.name])
         elif topic in (topics.pose, topics.tf_static):
             self._pose = None
+        elif topic == topics.estop:  # it may have said stop: held until a readable false
+            self.set_estop(True)
 
     def _on_depth(self, frame: codec.ImageFrame, now_ns: int) -> None:
         depth = frame.depth()  # a view: metres only where they are needed
@@ -437,7 +439,6 @@ class Pipeline:
             self._pose, went_back = None, True
         if went_back:
             self._log.warning("clock", "time went back: dropped the inputs that arrived after now")
-            self._next_diagnostics_ns = None  # or none until the clock gets back there
             self.reset_episode()
 
     def _check_inputs(self, now_ns: int) -> _FrameSet | tuple[str, str]:
@@ -499,9 +500,10 @@ class Pipeline:
         return Output(self.config.topics.mask_out, IMAGE, data)
 
     def _diagnostics(self, now_ns: int, zero_reason: str | None, detail: str) -> list[Output]:
-        if self._next_diagnostics_ns is not None and now_ns < self._next_diagnostics_ns:
+        period_ns = round(self.config.diagnostics_period_s * 1e9)
+        if not diagnostics_due(self._next_diagnostics_ns, now_ns, period_ns):
             return []
-        self._next_diagnostics_ns = now_ns + round(self.config.diagnostics_period_s * 1e9)
+        self._next_diagnostics_ns = now_ns + period_ns
         level = codec.DiagnosticLevel.OK if zero_reason is None else codec.DiagnosticLevel.WARN
         values = {
             "ticks": str(self.stats.ticks),
