@@ -71,6 +71,12 @@ ARGUMENTS = [
     ),
     ("depth_topic", "/camera/depth/image_raw", "Depth image (16UC1 mm or 32FC1 m)."),
     ("rgb_topic", "/camera/color/image_raw", "RGB image (detector)."),
+    (
+        "aligned_depth_topic",
+        "/camera/aligned_depth_to_color/image_raw",
+        "Depth registered to the RGB image: perception_node's filter around each instance's "
+        "median depth (depth_tolerance_m).",
+    ),
     ("camera_info_topic", "/camera/color/camera_info", "Camera info of the RGB image."),
     ("segmentation_topic", "/camera/segmentation", "Class-id image (mask_source segmentation)."),
     (
@@ -106,6 +112,7 @@ def generate_launch_description() -> LaunchDescription:
         ("/camera/depth/image_raw", arg("depth_topic")),
         ("/camera/color/image_raw", arg("rgb_topic")),
         ("/camera/color/camera_info", arg("camera_info_topic")),
+        ("/camera/aligned_depth_to_color/image_raw", arg("aligned_depth_topic")),
     ]
     policy_overrides = {
         **sim_time,

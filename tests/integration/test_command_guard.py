@@ -140,6 +140,29 @@ def test_lifecycle_transitions(start_node, probe):
     assert get_state(probe) == State.PRIMARY_STATE_UNCONFIGURED
 
 
+def test_an_engaged_estop_outlives_cleanup_and_configure(start_node, probe):
+    probe.listen("/cmd_vel", Twist)
+    start_node("command_guard", GUARD_ARGS)
+    wait_for(lambda: probe.messages("/cmd_vel"), 20, "the guard's first output")
+    response = probe.call(SetBool, "/command_guard/set_estop", SetBool.Request(data=True))
+    assert response.success
+    for transition in (
+        Transition.TRANSITION_DEACTIVATE,
+        Transition.TRANSITION_CLEANUP,
+        Transition.TRANSITION_CONFIGURE,
+        Transition.TRANSITION_ACTIVATE,
+    ):
+        assert change_state(probe, transition), transition
+    active_ns = time.monotonic_ns()
+    drive(probe, "/rl_deploy/cmd_vel", 0.3, seconds=0.8)
+    outputs = [linear_x(m.data) for m in probe.messages("/cmd_vel", active_ns)]
+    assert outputs and all(v == 0.0 for v in outputs), "the reconfigured guard kept the e-stop"
+    response = probe.call(SetBool, "/command_guard/set_estop", SetBool.Request(data=False))
+    assert response.success
+    drive(probe, "/rl_deploy/cmd_vel", 0.3, seconds=0.8)
+    assert linear_x(probe.messages("/cmd_vel")[-1].data) == pytest.approx(0.3)
+
+
 def test_bad_parameter_rejected_with_its_name(start_node, probe):
     start_node("command_guard", GUARD_ARGS)
     value = ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=-1.0)

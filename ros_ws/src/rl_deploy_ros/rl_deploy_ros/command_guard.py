@@ -34,6 +34,8 @@ class CommandGuardNode(LifecycleNode):
         super().__init__("command_guard", **kwargs)
         host.declare(self, SPECS, build_step)
         self._step: GuardStep | None = None
+        # An engaged e-stop outlives cleanup: a reconfigured guard must not release it.
+        self._estop_engaged = False
         self._topics: host.RawTopics | None = None
         self._timer: Any = None
         self._service: Any = None
@@ -48,6 +50,7 @@ class CommandGuardNode(LifecycleNode):
             self._step = build_step(values)
         except RlDeployError as err:
             return host.failure(self, err)
+        self._step.set_estop(self._estop_engaged)
         input_qos = host.qos_profile(values["ros.qos.input"], "ros.qos.input")
         self._topics = host.RawTopics(
             self,
@@ -96,6 +99,8 @@ class CommandGuardNode(LifecycleNode):
             self._timer = None
 
     def _release(self) -> None:
+        if self._step is not None:
+            self._estop_engaged = self._step.guard.estop
         self._cancel_timer()
         if self._topics is not None:
             self._topics.destroy()
