@@ -232,8 +232,12 @@ def test_policy_lifecycle(start_node, probe, bag):
     assert change_state(probe, Transition.TRANSITION_DEACTIVATE)
     deactivated_ns = time.time_ns()  # the node answered: its transition is done
     time.sleep(0.5)
-    # By the node's send stamps: none after deactivation (one sent before it may arrive late).
+    # By the node's send stamps: none after deactivation (one sent before it may arrive late),
+    # and the last one a zero, so that the guard stops the base at once.
     assert sent_twists(probe, "/rl_deploy/cmd_vel", deactivated_ns) == []
+    sent = sent_twists(probe, "/rl_deploy/cmd_vel", 0)
+    assert any(linear or angular for _, linear, angular in sent), "the policy drove"
+    assert max(sent)[1:] == (0.0, 0.0)
     # Activating again loads the model again (it was freed on deactivate).
     assert change_state(probe, Transition.TRANSITION_ACTIVATE)
     reactivated_ns = time.monotonic_ns()

@@ -349,6 +349,16 @@ def test_nonfinite_policy_output_gives_zero(repo: Path, tmp_path: Path):
     assert np.allclose(held, [0.5, 0.1, 0.0])
 
 
+def test_zero_outputs_stop_the_base_and_hold_the_arm_where_measured(pipeline: Pipeline):
+    feed_world(pipeline, T0)
+    out = decode_outputs(pipeline.tick(T0 + 10 * MS))
+    assert out[TOPICS.cmd_vel].twist.linear.x != 0.0, "the policy drives"
+    stop = decode_outputs(pipeline.zero_outputs(T0 + 20 * MS))
+    twist = stop[TOPICS.cmd_vel].twist
+    assert (twist.linear.x, twist.linear.y, twist.angular.z) == (0.0, 0.0, 0.0)
+    assert np.allclose(stop[TOPICS.arm_command].points[0].positions, [0.5, 0.1, 0.0])
+
+
 def test_diagnostics_report_zero_reasons(pipeline: Pipeline):
     out = decode_outputs(pipeline.tick(T0))
     status = out[TOPICS.diagnostics].status[0]

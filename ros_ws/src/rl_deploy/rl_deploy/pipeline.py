@@ -485,6 +485,13 @@ class Pipeline:
 
     # ---------------------------------------------------------------- output
 
+    def zero_outputs(self, now_ns: int) -> list[Output]:
+        """A zero command, the arm held where it is measured: a stopping host's last word, so
+        that the guard forwards a stop at once instead of the last command until its timeout."""
+        return self._encode(
+            self.safety.zero(self._joints.positions(), self.arm_joint_names), now_ns
+        )
+
     def _encode(self, command: Command, stamp_ns: int) -> list[Output]:
         topics, commands = self.config.topics, self._commands
         outputs = [

@@ -67,15 +67,19 @@ class PolicyNode(LifecycleNode):
             for topic, msgtype in self.pipeline.subscriptions.items()
             if topic not in self.direct_topics()
         }
-        self._topics = host.RawTopics(
-            self,
-            subscriptions,
-            self.pipeline.publications,
-            self._on_message,
-            input_qos=lambda msgtype: qos[host.camera_or_state(msgtype)],
-            output_qos=host.qos_profile(values["ros.qos.output"], "ros.qos.output"),
-            latched_inputs=[self.pipeline.config.topics.tf_static],
-        )
+        try:
+            self._topics = host.RawTopics(
+                self,
+                subscriptions,
+                self.pipeline.publications,
+                self._on_message,
+                input_qos=lambda msgtype: qos[host.camera_or_state(msgtype)],
+                output_qos=host.qos_profile(values["ros.qos.output"], "ros.qos.output"),
+                latched_inputs=[self.pipeline.config.topics.tf_static],
+            )
+        except RlDeployError as err:  # an input's message package is missing
+            self._free()  # the model's session with it
+            return host.failure(self, err)
         return TransitionCallbackReturn.SUCCESS
 
     @host.logged
@@ -92,6 +96,7 @@ class PolicyNode(LifecycleNode):
         return super().on_activate(state)
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.on_exit()
         self._active = False
         self._free()
         return super().on_deactivate(state)
@@ -106,6 +111,12 @@ class PolicyNode(LifecycleNode):
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
         return self.on_cleanup(state)
+
+    def on_exit(self) -> None:
+        """The last command is a zero (host.run calls this on SIGINT and SIGTERM too)."""
+        with self._lock:
+            if self._active and self.pipeline is not None:
+                self.publish(self.pipeline.zero_outputs(self._now_ns()))
 
     def _free(self) -> None:
         if self._timer is not None:
