@@ -184,16 +184,22 @@ def test_bad_params_file_stops_startup_with_its_name(start_node, tmp_path):
     assert "nowhere.yaml" in guard.log()
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_a_signal_leaves_the_base_a_zero_command(start_node, probe, signum):
+@pytest.mark.parametrize(
+    "signals",
+    [[signal.SIGINT], [signal.SIGTERM], [signal.SIGINT, signal.SIGTERM]],
+    ids=["SIGINT", "SIGTERM", "SIGINT-then-SIGTERM"],
+)
+def test_a_signal_leaves_the_base_a_zero_command(start_node, probe, signals):
     # ros2 launch stops its nodes with SIGINT, then SIGTERM: the guard's last word is a zero
-    # even while the policy still drives.
+    # even while the policy still drives, and a second signal does not cut it short.
     probe.listen("/cmd_vel", Twist)
     guard = start_node("command_guard", GUARD_ARGS)
     wait_for(lambda: probe.messages("/cmd_vel"), 20, "the guard's first output")
     drive(probe, "/rl_deploy/cmd_vel", 0.2, seconds=1.0, rate_hz=20.0)
     signalled_ns = time.monotonic_ns()
-    guard.process.send_signal(signum)
+    for signum in signals:
+        guard.process.send_signal(signum)
+        time.sleep(0.01)
     drive(probe, "/rl_deploy/cmd_vel", 0.2, seconds=0.3, rate_hz=20.0)  # still driving
     assert guard.process.wait(timeout=10) == 0, guard.log()
     before = [linear_x(m.data) for m in probe.messages("/cmd_vel") if m.monotonic_ns < signalled_ns]

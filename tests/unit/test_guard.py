@@ -165,6 +165,12 @@ def test_clock_going_back_zeroes_and_the_old_command_never_returns(guard):
     assert guard.limit_arm(arm(0.4, names=("joint_lift",)), 0.5, 100 * s + 10 * MS) is None
 
 
+def test_a_small_step_back_of_the_clock_is_noise(guard):
+    guard.on_policy(BaseVelocity(linear_x=0.2), 100 * MS)
+    assert guard.step(100 * MS).source == "policy"
+    assert guard.step(80 * MS).source == "policy"  # NTP stepped the clock back 20 ms
+
+
 NAMES = ("joint_lift", "joint_arm", "joint_wrist_yaw")
 
 

@@ -524,6 +524,15 @@ def test_clock_going_back_zeroes_and_held_inputs_never_return(pipeline: Pipeline
     assert pipeline.last_tick.zero_reason is None
 
 
+def test_a_small_step_back_of_the_clock_is_noise(pipeline: Pipeline, caplog):
+    # NTP stepping the host clock back a few ms is not a reset: no zero, the episode goes on.
+    feed_world(pipeline, T0)
+    pipeline.tick(T0 + 10 * MS)
+    pipeline.tick(T0 - 20 * MS)
+    assert pipeline.last_tick.zero_reason is None
+    assert "time went back" not in caplog.text
+
+
 @pytest.fixture
 def tf_pipeline(repo: Path) -> Pipeline:
     values = {"cmd_vel_stamped": True, "pose_source": "tf", "topics": {"pose": "/tf"}}
@@ -555,6 +564,21 @@ def test_tf_pose_goes_stale_when_only_other_links_move(tf_pipeline: Pipeline):
     tf_pipeline.tick(T0 + 2010 * MS)
     assert tf_pipeline.last_tick.zero_reason == "stale"
     assert "/tf" in tf_pipeline.last_tick.detail
+
+
+def test_tf_pose_follows_fast_odometry_under_a_slow_map_to_odom(tf_pipeline: Pipeline):
+    # Localisation (map→odom) at 2 Hz, odometry (odom→base_link) at 10 Hz: the chain's stamp is
+    # map→odom's, but the pose must be the newest odometry's, not the one of map→odom's update.
+    for k in range(6):
+        now = T0 + k * 100 * MS
+        feed_world(tf_pipeline, now, pose=False)
+        if k % 5 == 0:
+            feed_tf(tf_pipeline, "/tf", [("map", "odom", Pose2D(0.0, 0.0, 0.0))], now, now)
+        odometry = [("odom", "base_link", Pose2D(1.0 + k / 10, 0.5, 0))]
+        feed_tf(tf_pipeline, "/tf", odometry, now, now)
+        tf_pipeline.tick(now + 10 * MS)
+        assert tf_pipeline.last_tick.zero_reason is None
+        assert tf_pipeline.last_tick.pose.x == pytest.approx(1.0 + k / 10)
 
 
 def test_tf_pose_follows_stamps_that_go_back(tf_pipeline: Pipeline):

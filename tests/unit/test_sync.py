@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from rl_deploy.sync import FrameBuffer, JointStates, Stamped, match_newest, unmatched_reason
+from rl_deploy.sync import (
+    CLOCK_STEP_NS,
+    FrameBuffer,
+    JointStates,
+    Stamped,
+    match_newest,
+    unmatched_reason,
+)
 
 MS = 1_000_000
 
@@ -43,18 +50,22 @@ def test_buffer_is_bounded_old_frames_dropped():
     assert [f.value for f in frames.newest_first()] == [99, 98, 97, 96]
 
 
-def test_arrival_after_now_is_stale_not_fresh():
-    frame = Stamped(0, 0, 100 * MS)
-    assert frame.fresh(100 * MS, 50 * MS) and frame.fresh(150 * MS, 50 * MS)
-    assert not frame.fresh(151 * MS, 50 * MS)
-    assert not frame.fresh(99 * MS, 50 * MS)  # the host's clock went back
+def test_a_clock_step_back_is_noise_and_a_longer_one_a_reset():
+    frame = Stamped(0, 0, 1000 * MS)
+    assert frame.fresh(1000 * MS, 50 * MS) and frame.fresh(1050 * MS, 50 * MS)
+    assert not frame.fresh(1051 * MS, 50 * MS)
+    step = CLOCK_STEP_NS // MS
+    # NTP stepping the host clock back a little: still fresh, and not from before a reset.
+    assert frame.fresh((1000 - step) * MS, 50 * MS) and not frame.after((1000 - step) * MS)
+    # Further back (sim time restarting, a bag looping): stale, and from before the reset.
+    assert not frame.fresh((999 - step) * MS, 50 * MS) and frame.after((999 - step) * MS)
 
 
-def test_drop_after_keeps_what_arrived_by_now():
-    frames = buffer([10, 20, 30])
-    assert not frames.drop_after(30 * MS)
-    assert frames.drop_after(15 * MS)
-    assert [frame.value for frame in frames.newest_first()] == [10]
+def test_drop_after_keeps_what_arrived_by_now_and_a_clock_step():
+    frames = buffer([1000, 2000, 3000])
+    assert not frames.drop_after(3000 * MS - CLOCK_STEP_NS)
+    assert frames.drop_after(1500 * MS)
+    assert [frame.value for frame in frames.newest_first()] == [1000]
 
 
 def test_joint_states_merge_per_joint_and_age_by_the_oldest():
@@ -66,7 +77,9 @@ def test_joint_states_merge_per_joint_and_age_by_the_oldest():
     oldest = joints.oldest()
     assert oldest is not None and oldest.arrival_ns == 0
     assert joints.stale(now_ns=200 * MS, timeout_ns=150 * MS) == ["arm"]
-    assert joints.drop_after(50 * MS)  # the clock went back: lift arrived "later"
-    assert joints.missing() == ["lift"] and not joints.drop_after(50 * MS)
+    assert not joints.drop_after(100 * MS - CLOCK_STEP_NS)  # a clock step: noise
+    back_ns = 100 * MS - CLOCK_STEP_NS - 50 * MS  # the clock went back: lift arrived "later"
+    assert joints.drop_after(back_ns)
+    assert joints.missing() == ["lift"] and not joints.drop_after(back_ns)
     joints.drop(["arm"])
     assert joints.positions() == {}

@@ -30,7 +30,7 @@ from rl_deploy.io import Output
 from rl_deploy.log import RateLimitedLog, diagnostics_due
 from rl_deploy.safety import SafetyFilter, SafetyLimits
 from rl_deploy.settings import setting
-from rl_deploy.sync import JointStates
+from rl_deploy.sync import CLOCK_STEP_NS, JointStates
 
 logger = logging.getLogger(__name__)
 
@@ -204,11 +204,11 @@ class CommandGuard:
         return oldest is not None and oldest.fresh(now_ns, self.config.joints_timeout_s * _NS)
 
     def _forget_future(self, now_ns: int) -> None:
-        """Drop inputs that arrived after `now_ns`: the clock went back (sim reset, bag loop),
-        and they must not come back to life when it gets there again."""
-        if self._policy is not None and self._policy[1] > now_ns:
+        """Drop inputs from before the clock went back (sim reset, bag loop): they must not
+        come back to life when it gets there again."""
+        if self._policy is not None and self._policy[1] - now_ns > CLOCK_STEP_NS:
             self._policy = None
-        if self._teleop is not None and self._teleop[1] > now_ns:
+        if self._teleop is not None and self._teleop[1] - now_ns > CLOCK_STEP_NS:
             self._teleop = None
         self._joints.drop_after(now_ns)
 
@@ -225,8 +225,8 @@ def _age_s(stamp_ns: int, now_ns: int) -> float:
 
 def _fresh(arrival_ns: int, now_ns: int, timeout_s: float) -> bool:
     """Arrival and now are both this process's clock, so a negative age is no clock skew but
-    that clock going back: stale."""
-    return 0.0 <= _age_s(arrival_ns, now_ns) <= timeout_s
+    that clock stepping back: noise up to CLOCK_STEP_NS, else stale."""
+    return -CLOCK_STEP_NS / _NS <= _age_s(arrival_ns, now_ns) <= timeout_s
 
 
 @dataclass(frozen=True)

@@ -304,12 +304,16 @@ class Pipeline:
             stamp_ns = self._tf.latest_stamp_ns(frames.map, frames.base)
         except RlDeployError:
             return  # the chain is not complete yet; staleness handles a chain that never is
-        # /tf also carries links off the chain (arm, sensors): only a newer chain is a new pose,
-        # or a frozen map→base would stay fresh while anything else publishes.
-        if self._tf_stamp_ns is not None and stamp_ns <= self._tf_stamp_ns:
-            return
-        self._tf_stamp_ns = stamp_ns
-        self._pose = Stamped(pose, stamp_ns, now_ns)
+        # /tf also carries links off the chain (arm, sensors), and the chain's stamp is its
+        # oldest moving link's: the value follows every update (fast odometry under a slow
+        # map→odom), but only a newer chain makes it fresher, or a frozen map→base would stay
+        # fresh while anything else publishes.
+        held = self._pose
+        if held is None or self._tf_stamp_ns is None or stamp_ns > self._tf_stamp_ns:
+            self._tf_stamp_ns = stamp_ns
+            self._pose = Stamped(pose, stamp_ns, now_ns)
+        else:
+            self._pose = Stamped(pose, held.stamp_ns, held.arrival_ns)
 
     def _on_estop(self, msg: Any, _now_ns: int) -> None:
         self.set_estop(bool(msg.data))
@@ -429,13 +433,13 @@ class Pipeline:
         return _Step(None, "", step.command, target_mask, step.feeds)
 
     def _forget_future(self, now_ns: int) -> None:
-        """Inputs that arrived after `now_ns` are from before the clock went back (sim reset, bag
-        loop): dropped, or they would look fresh again once the clock gets back there."""
+        """Inputs from before the clock went back (sim reset, bag loop; sync.CLOCK_STEP_NS) are
+        dropped, or they would look fresh again once the clock gets back there."""
         went_back = self._depth.drop_after(now_ns)
         for buffer in self._mask_source.buffers.values():
             went_back = buffer.drop_after(now_ns) or went_back
         went_back = self._joints.drop_after(now_ns) or went_back
-        if self._pose is not None and self._pose.arrival_ns > now_ns:
+        if self._pose is not None and self._pose.after(now_ns):
             self._pose, went_back = None, True
         if went_back:
             self._log.warning("clock", "time went back: dropped the inputs that arrived after now")

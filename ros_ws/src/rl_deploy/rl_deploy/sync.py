@@ -12,6 +12,10 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
+# A host clock stepped back by up to this (NTP, chrony) is noise: such small negative ages are
+# fresh. Further back is a reset (sim time restarting, a bag looping): what arrived later is
+# dropped, or it would look fresh again once the clock gets back there.
+CLOCK_STEP_NS = 100_000_000
 
 
 @dataclass(frozen=True)
@@ -28,8 +32,13 @@ class Stamped(Generic[T]):
 
     def fresh(self, now_ns: int, timeout_ns: float) -> bool:
         """Arrived at most `timeout_ns` before `now_ns`. Both are the host's clock, so no skew
-        to allow for: an arrival after now means that clock went back (sim reset, bag loop)."""
-        return 0 <= self.age_ns(now_ns) <= timeout_ns
+        to allow for: an arrival after now is that clock stepping back, noise up to
+        CLOCK_STEP_NS, a reset beyond (see `after`)."""
+        return -CLOCK_STEP_NS <= self.age_ns(now_ns) <= timeout_ns
+
+    def after(self, now_ns: int) -> bool:
+        """Arrived after `now_ns` by more than a clock step: from before the clock went back."""
+        return self.arrival_ns - now_ns > CLOCK_STEP_NS
 
 
 class FrameBuffer(Generic[T]):
@@ -54,8 +63,8 @@ class FrameBuffer(Generic[T]):
         self._frames.clear()
 
     def drop_after(self, now_ns: int) -> bool:
-        """Drop the frames that arrived after `now_ns` (the clock went back); True if any."""
-        kept = [frame for frame in self._frames if frame.arrival_ns <= now_ns]
+        """Drop the frames from before the clock went back to `now_ns`; True if any."""
+        kept = [frame for frame in self._frames if not frame.after(now_ns)]
         if len(kept) == len(self._frames):
             return False
         self._frames = deque(kept, maxlen=self._frames.maxlen)
@@ -88,8 +97,8 @@ class JointStates:
             self._latest.pop(name, None)
 
     def drop_after(self, now_ns: int) -> bool:
-        """Drop the values that arrived after `now_ns` (the clock went back); True if any."""
-        future = [name for name, value in self._latest.items() if value.arrival_ns > now_ns]
+        """Drop the values from before the clock went back to `now_ns`; True if any."""
+        future = [name for name, value in self._latest.items() if value.after(now_ns)]
         self.drop(future)
         return bool(future)
 

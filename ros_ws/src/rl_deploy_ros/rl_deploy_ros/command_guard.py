@@ -92,6 +92,7 @@ class CommandGuardNode(LifecycleNode):
         calls this on SIGINT and SIGTERM too)."""
         if self._step is not None and self._topics is not None:
             self._topics.publish(self._step.zero(self._now_ns()))
+            self._topics.flush()
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:

@@ -19,6 +19,7 @@ from typing import Any
 import rclpy
 import rclpy.exceptions
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
+from rclpy.duration import Duration
 from rclpy.executors import (
     Executor,
     ExternalShutdownException,
@@ -34,6 +35,7 @@ from rclpy.qos import (
     qos_profile_system_default,
 )
 from rclpy.signals import SignalHandlerOptions
+from rclpy.task import Future
 
 from rl_deploy.errors import ConfigError, RlDeployError
 from rl_deploy.io import Output
@@ -45,7 +47,8 @@ PACKAGE = "rl_deploy_ros"
 LATCHED_INPUT_QOS = QoSProfile(
     depth=100, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE
 )
-SIGNAL_POLL_S = 0.1  # longest a signal waits for the main thread's executor
+FLUSH_S = 0.3  # longest a stopping node waits for its last messages' acknowledgements
+SIGNAL_POLL_S = 0.1  # longest the main thread waits before it runs a signal's handler
 
 _TYPES = {
     "bool": Parameter.Type.BOOL,
@@ -254,6 +257,12 @@ class RawTopics:
             if publisher is not None:
                 publisher.publish(output.data)
 
+    def flush(self, timeout_s: float = FLUSH_S) -> None:
+        """Wait until every reliable reader has acknowledged what was published (at most
+        `timeout_s`): a last command must reach the wire before the node goes."""
+        for publisher in self._publishers.values():
+            publisher.wait_for_all_acked(Duration(nanoseconds=round(timeout_s * 1e9)))
+
     def listened(self, topic: str) -> bool:
         """Whether any subscriber is matched with the publisher of `topic` now."""
         publisher = self._publishers.get(topic)
@@ -313,7 +322,8 @@ def run(
         args=args if args is not None else sys.argv,
         signal_handler_options=SignalHandlerOptions.NO,
     )
-    signal.signal(signal.SIGTERM, _interrupt)  # as SIGINT: ros2 launch escalates to SIGTERM
+    for signum in (signal.SIGINT, signal.SIGTERM):  # ros2 launch escalates SIGINT to SIGTERM
+        signal.signal(signum, _interrupt)
     nodes: list[LifecycleNode] = []
     executors: list[Executor] = []
     try:
@@ -345,51 +355,50 @@ def run(
 
 
 def _interrupt(signum: int, frame: object) -> None:
+    # Once: a second signal must not cut the nodes' last words short.
+    for each in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(each, signal.SIG_IGN)
     raise KeyboardInterrupt
 
 
 def spin_all(executors: Sequence[Executor]) -> None:
-    """Spin the first executor here and each other one on a thread of its own, until the context
-    shuts down or a signal interrupts the main thread; a callback that raises on any of them
-    stops them all and is re-raised here. Every thread has stopped when this returns, and the
-    context is left as it was: the nodes can still publish their last words.
+    """Spin each executor on a thread of its own until the context shuts down or a signal
+    interrupts the main thread, which only waits; a callback that raises on any of them stops
+    them all and is re-raised here. Every thread has stopped when this returns, and the context
+    is left as it was: the nodes can still publish their last words.
 
     Not rclpy's MultiThreadedExecutor: in stack_node its dispatch thread took 30-76 % of a core
     while the detector's callbacks ran (py-spy: in its submit loop), and on 2 cores the policy's
-    timer then missed up to a third of its ticks.
+    timer then missed up to a third of its ticks. The executors wait without a timeout (rclpy
+    makes a timer for each wait that has one); Python runs signal handlers on the main thread
+    only, between bytecodes, so that one polls.
     """
     stop = threading.Event()
+    done = [Future() for _ in executors]
     failures: list[BaseException] = []
 
-    def spin(executor: Executor) -> None:
-        # Waits that time out let the loop see `stop`, and let Python run a signal's handler
-        # (it runs between bytecodes: a wait without a timeout would hold a SIGINT for good).
-        while rclpy.ok() and not stop.is_set():
-            executor.spin_once(timeout_sec=SIGNAL_POLL_S)
-
-    def spin_on_thread(executor: Executor) -> None:
+    def spin(executor: Executor, finished: Future) -> None:
         try:
-            spin(executor)
+            executor.spin_until_future_complete(finished)
         except ExternalShutdownException:
             pass
         except BaseException as err:  # handed to the main thread
             failures.append(err)
+        finally:
             stop.set()
 
     threads = [
-        threading.Thread(
-            target=spin_on_thread, args=(executor,), name=f"executor-{index}", daemon=True
-        )
-        for index, executor in enumerate(executors[1:], start=1)
+        threading.Thread(target=spin, args=(executor, finished), name=f"executor-{i}", daemon=True)
+        for i, (executor, finished) in enumerate(zip(executors, done, strict=True))
     ]
     for thread in threads:
         thread.start()
     try:
-        spin(executors[0])
-    except ExternalShutdownException:
-        pass
+        while not stop.wait(SIGNAL_POLL_S) and rclpy.ok():
+            pass
     finally:
-        stop.set()  # (the main thread's callback raised, or a signal came) stop the others too
+        for finished in done:  # wakes its executor, whose spin then ends
+            finished.set_result(None)
         for thread in threads:
             thread.join()
     if failures:

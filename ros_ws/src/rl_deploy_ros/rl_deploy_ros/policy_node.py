@@ -110,13 +110,16 @@ class PolicyNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.on_exit()
         return self.on_cleanup(state)
 
     def on_exit(self) -> None:
         """The last command is a zero (host.run calls this on SIGINT and SIGTERM too)."""
         with self._lock:
-            if self._active and self.pipeline is not None:
-                self.publish(self.pipeline.zero_outputs(self._now_ns()))
+            if self._active and self.pipeline is not None and self._topics is not None:
+                self._active = False  # and the last: no tick or fed frame publishes after it
+                self._topics.publish(self.pipeline.zero_outputs(self._now_ns()))
+                self._topics.flush()
 
     def _free(self) -> None:
         if self._timer is not None:
