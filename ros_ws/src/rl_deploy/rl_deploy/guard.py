@@ -30,7 +30,7 @@ from rl_deploy.io import Output
 from rl_deploy.log import RateLimitedLog, diagnostics_due
 from rl_deploy.safety import SafetyFilter, SafetyLimits
 from rl_deploy.settings import setting
-from rl_deploy.sync import CLOCK_STEP_NS, JointStates
+from rl_deploy.sync import JointStates, Stamped
 
 logger = logging.getLogger(__name__)
 
@@ -100,8 +100,8 @@ class CommandGuard:
         self.config = config
         self.counters = GuardCounters()
         self.estop = False
-        self._policy: tuple[BaseVelocity, int] | None = None
-        self._teleop: tuple[BaseVelocity, int] | None = None
+        self._policy: Stamped[BaseVelocity] | None = None  # stamped with its arrival
+        self._teleop: Stamped[BaseVelocity] | None = None
         # Only joints with limits can be commanded, so only theirs are kept.
         self._joints = JointStates(config.limits.joints)
         # Speed and acceleration limits at the guard's own rate; it remembers the last output.
@@ -113,10 +113,10 @@ class CommandGuard:
 
     def on_policy(self, velocity: BaseVelocity, now_ns: int) -> None:
         """A non-finite twist drops the source at once instead of keeping its last command."""
-        self._policy = (velocity, now_ns) if self._accept(velocity) else None
+        self._policy = Stamped(velocity, now_ns, now_ns) if self._accept(velocity) else None
 
     def on_teleop(self, velocity: BaseVelocity, now_ns: int) -> None:
-        self._teleop = (velocity, now_ns) if self._accept(velocity) else None
+        self._teleop = Stamped(velocity, now_ns, now_ns) if self._accept(velocity) else None
 
     def on_joints(
         self, positions: Mapping[str, float], now_ns: int, stamp_ns: int | None = None
@@ -134,12 +134,12 @@ class CommandGuard:
         self._forget_future(now_ns)
         if self.estop:
             return "estop"
-        if self._teleop is not None and _fresh(
-            self._teleop[1], now_ns, self.config.teleop_timeout_s
+        if self._teleop is not None and self._teleop.fresh(
+            now_ns, self.config.teleop_timeout_s * _NS
         ):
             return "teleop"
-        if self._policy is not None and _fresh(
-            self._policy[1], now_ns, self.config.input_timeout_s
+        if self._policy is not None and self._policy.fresh(
+            now_ns, self.config.input_timeout_s * _NS
         ):
             return "policy"
         return "quiet"
@@ -160,7 +160,7 @@ class CommandGuard:
             return GuardDecision(base=BaseVelocity(), source=source, clamped=False)
         chosen = self._teleop if source == "teleop" else self._policy
         assert chosen is not None  # source() only names a source that has a message
-        wanted = chosen[0]
+        wanted = chosen.value
         limited = self._base_filter.apply(Command(base=wanted), None).base
         clamped = limited != wanted
         if clamped:
@@ -206,9 +206,9 @@ class CommandGuard:
     def _forget_future(self, now_ns: int) -> None:
         """Drop inputs from before the clock went back (sim reset, bag loop): they must not
         come back to life when it gets there again."""
-        if self._policy is not None and self._policy[1] - now_ns > CLOCK_STEP_NS:
+        if self._policy is not None and self._policy.after(now_ns):
             self._policy = None
-        if self._teleop is not None and self._teleop[1] - now_ns > CLOCK_STEP_NS:
+        if self._teleop is not None and self._teleop.after(now_ns):
             self._teleop = None
         self._joints.drop_after(now_ns)
 
@@ -221,12 +221,6 @@ class CommandGuard:
 
 def _age_s(stamp_ns: int, now_ns: int) -> float:
     return (now_ns - stamp_ns) / _NS
-
-
-def _fresh(arrival_ns: int, now_ns: int, timeout_s: float) -> bool:
-    """Arrival and now are both this process's clock, so a negative age is no clock skew but
-    that clock stepping back: noise up to CLOCK_STEP_NS, else stale."""
-    return -CLOCK_STEP_NS / _NS <= _age_s(arrival_ns, now_ns) <= timeout_s
 
 
 @dataclass(frozen=True)
