@@ -44,8 +44,6 @@ def pipeline(config: PipelineConfig) -> Pipeline:
 def feed_world(pipeline: Pipeline, now_ns: int, *, camera=True, joints=True, pose=True):
     """Feed one set of messages stamped `now_ns`, as a robot would publish them."""
     rng = np.random.default_rng(0)
-    from rl_deploy.geometry import Pose2D
-
     pose2d = Pose2D(1.0, 0.5, 0.0)
     if camera:
         depth_m, class_ids = _render(SPEC, pose2d, rng)
@@ -306,16 +304,19 @@ def once_nan_policy(repo: Path, tmp_path: Path) -> Path:
     return card_with_model(repo, tmp_path, "once_nan_policy", nodes)
 
 
-def test_one_nonfinite_step_does_not_poison_the_next(repo: Path, tmp_path: Path):
-    from rl_deploy.geometry import Pose2D
-
+def pipeline_on(repo: Path, card: Path) -> Pipeline:
+    """A pipeline of the default config running the policy of `card`."""
     config = PipelineConfig.from_mapping(
         {
-            "policy": {"card": str(once_nan_policy(repo, tmp_path))},
+            "policy": {"card": str(card)},
             "robot_profile": str(repo / "config/robots/diff_drive_arm.yaml"),
         }
     )
-    pipeline = Pipeline.from_config(config)
+    return Pipeline.from_config(config)
+
+
+def test_one_nonfinite_step_does_not_poison_the_next(repo: Path, tmp_path: Path):
+    pipeline = pipeline_on(repo, once_nan_policy(repo, tmp_path))
     feed_world(pipeline, T0)  # the episode starts at x = 1.0, y = 0.5
     pipeline.tick(T0 + 10 * MS)
     assert pipeline.last_tick.zero_reason is None
@@ -332,14 +333,7 @@ def test_one_nonfinite_step_does_not_poison_the_next(repo: Path, tmp_path: Path)
 
 
 def test_nonfinite_policy_output_gives_zero(repo: Path, tmp_path: Path):
-    card = nan_policy(repo, tmp_path)
-    config = PipelineConfig.from_mapping(
-        {
-            "policy": {"card": str(card)},
-            "robot_profile": str(repo / "config/robots/diff_drive_arm.yaml"),
-        }
-    )
-    pipeline = Pipeline.from_config(config)
+    pipeline = pipeline_on(repo, nan_policy(repo, tmp_path))
     feed_world(pipeline, T0)
     out = decode_outputs(pipeline.tick(T0 + 10 * MS))
     assert pipeline.last_tick.zero_reason == "nonfinite"
