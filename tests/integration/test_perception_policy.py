@@ -6,12 +6,20 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import Twist
-from ros_harness import KILL_BRACKET_NS, MAX_UNTIMED, check_control_rate, sent_twists, wait_for
+from ros_harness import (
+    KILL_BRACKET_NS,
+    MAX_UNTIMED,
+    check_control_rate,
+    run_script_json,
+    sent_twists,
+    wait_for,
+)
 from sensor_msgs.msg import Image
 from sim_camera import (
     EVERY_FRAME,
@@ -128,6 +136,56 @@ def test_stack_node_hands_masks_over_in_process(start_node, probe, camera_bag):
     (pipeline, *_) = statuses(probe, "rl_deploy: pipeline")
     assert values(pipeline)["intra_op_threads"] == "1"
     assert stack.alive()
+
+
+# stack_node's two nodes configured in the order a lifecycle manager chooses; then one output of
+# each kind the perception node publishes, handed to the node's listeners as a frame's would be.
+CONFIGURE_IN_ORDER = """
+import json, sys
+import rclpy
+from rl_deploy.codec.typestore import DETECTION2D_ARRAY, IMAGE
+from rl_deploy.io import Output
+from rl_deploy_ros.stack_node import make_stack
+
+perception_params, policy_params, order = sys.argv[1:]
+rclpy.init(args=["stack_node", "--ros-args", "--params-file", perception_params,
+                 "--params-file", policy_params, "-p", "masks.source:=topics"])
+perception, policy = make_stack()
+fed = []
+feed = policy.feed
+policy.feed = lambda topic, data: (fed.append(topic), feed(topic, data))
+nodes = {"perception": perception, "policy": policy}
+first, second = (nodes[name] for name in order.split(","))
+results = [node.trigger_configure().name for node in (first, second)]
+results += [node.trigger_activate().name for node in (first, second)]
+outputs = [
+    Output("/rl_deploy/masks/cup", IMAGE, b"frame"),
+    Output("/rl_deploy/detections", DETECTION2D_ARRAY, b""),
+]
+for listener in perception.listeners:
+    listener(outputs)
+print(json.dumps({
+    "results": results,
+    "subscribed": sorted(s.topic_name for s in policy.subscriptions),
+    "fed": fed,
+}))
+"""
+
+
+@pytest.mark.parametrize("order", ["perception,policy", "policy,perception"])
+def test_stack_node_feeds_each_mask_once_whichever_node_configures_first(ros_env, order):
+    config = Path(__file__).resolve().parents[2] / "config"
+    run = run_script_json(
+        ros_env,
+        CONFIGURE_IN_ORDER,
+        str(config / "perception_node.yaml"),
+        str(config / "policy_node.yaml"),
+        order,
+    )
+    assert run["results"] == ["SUCCESS"] * 4
+    assert DEPTH in run["subscribed"]
+    assert "/rl_deploy/masks/cup" not in run["subscribed"], "no DDS copy of the handed masks"
+    assert run["fed"] == ["/rl_deploy/masks/cup"], "the mask handed over once, nothing else"
 
 
 def test_policy_node_on_a_separate_perception_node(start_node, probe, camera_bag):

@@ -34,9 +34,11 @@ class PolicyNode(LifecycleNode):
         super().__init__(name, **kwargs)
         host.declare(self, SPECS, build_config)
         self.pipeline: Pipeline | None = None
-        # stack_node: topics another node of this process feeds directly (no DDS subscription),
-        # and whether that node runs a detector here (the policy then takes one thread).
-        self.direct_topics: Callable[[], set[str]] = set
+        # stack_node: which inputs another node of this process feeds (no DDS subscription),
+        # those chosen at configure, and whether that node runs a detector here (the policy
+        # then takes one thread).
+        self.fed_directly: Callable[[str], bool] = lambda topic: False
+        self.direct_inputs: frozenset[str] = frozenset()
         self.detector_in_process = False
         self._config: PipelineConfig | None = None
         self._topics: host.RawTopics | None = None
@@ -62,11 +64,9 @@ class PolicyNode(LifecycleNode):
         qos = {
             k: host.qos_profile(values[f"ros.qos.{k}"], f"ros.qos.{k}") for k in ("camera", "state")
         }
-        subscriptions = {
-            topic: msgtype
-            for topic, msgtype in self.pipeline.subscriptions.items()
-            if topic not in self.direct_topics()
-        }
+        inputs = self.pipeline.subscriptions
+        self.direct_inputs = frozenset(topic for topic in inputs if self.fed_directly(topic))
+        subscriptions = {t: msgtype for t, msgtype in inputs.items() if t not in self.direct_inputs}
         try:
             self._topics = host.RawTopics(
                 self,
@@ -103,6 +103,7 @@ class PolicyNode(LifecycleNode):
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._free()
+        self.direct_inputs = frozenset()
         with self._lock:
             if self._topics is not None:
                 self._topics.destroy()

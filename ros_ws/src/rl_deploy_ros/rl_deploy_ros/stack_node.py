@@ -17,19 +17,25 @@ from rl_deploy_ros.policy_node import PolicyNode
 
 
 def connect(perception: PerceptionNode, policy: PolicyNode) -> None:
-    """Feed the policy every perception output it subscribes to, skipping DDS for those."""
+    """Feed the policy the perception node's masks by function call instead of over DDS.
 
-    def mask_topics() -> set[str]:
-        step = perception.step
-        return set(step.mask_topics.values()) if step is not None else set()
+    Which of its inputs come this way the policy decides once, at its configure, from the
+    perception node's mask prefix (a parameter, set before either configures). Forwarding only
+    those topics means a mask never arrives twice, whichever node a lifecycle manager
+    configures first.
+    """
+
+    def from_perception(topic: str) -> bool:
+        prefix = perception.get_parameter("topics.masks").value
+        return topic.startswith(f"{prefix}/")
 
     def forward(outputs: list[Output]) -> None:
-        direct = mask_topics()
+        direct = policy.direct_inputs
         for output in outputs:
             if output.topic in direct:
                 policy.feed(output.topic, output.data)
 
-    policy.direct_topics = mask_topics
+    policy.fed_directly = from_perception
     policy.detector_in_process = True
     perception.listeners.append(forward)
 
@@ -37,7 +43,6 @@ def connect(perception: PerceptionNode, policy: PolicyNode) -> None:
 def make_stack() -> list[LifecycleNode]:
     perception, policy = PerceptionNode(), PolicyNode()
     connect(perception, policy)
-    # Perception starts first, so the policy knows which masks it will be handed.
     return [perception, policy]
 
 
