@@ -7,17 +7,19 @@ import signal
 import time
 
 import pytest
+from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import Twist
 from lifecycle_msgs.msg import State, Transition
 from lifecycle_msgs.srv import ChangeState, GetState
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
+from rclpy.qos import DurabilityPolicy, QoSProfile
 from ros_harness import wait_for
 from std_msgs.msg import Bool
 from std_srvs.srv import SetBool
 
 from rl_deploy import codec
-from rl_deploy.codec.typestore import BOOL, TWIST, message_class
+from rl_deploy.codec.typestore import BOOL, DIAGNOSTIC_ARRAY, TWIST, message_class
 from rl_deploy.command import BaseVelocity
 
 pytestmark = pytest.mark.integration
@@ -104,6 +106,32 @@ def test_estop_topic_service_and_teleop_priority(start_node, probe):
     assert response.success
     time.sleep(0.2)
     assert latest_after(time.monotonic_ns() - 100_000_000) == 0.0
+
+
+def test_a_latched_estop_sent_before_the_guard_started_holds_it(start_node, probe):
+    # An e-stop bridge that latches its state instead of repeating it: with ros.qos.estop
+    # transient_local the guard hears the stop it sent before the guard came up.
+    latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+    probe.publish("/estop", Bool, bool_bytes(True), qos=latched)
+    probe.listen("/cmd_vel", Twist)
+    probe.listen("/diagnostics", DiagnosticArray)
+    start_node("command_guard", [*GUARD_ARGS, "-p", "ros.qos.estop:=transient_local"])
+    wait_for(lambda: guard_reports(probe, "estop") == "true", 20, "the latched e-stop heard")
+    driving_ns = time.monotonic_ns()
+    drive(probe, "/rl_deploy/cmd_vel", 0.3, seconds=1.0)
+    assert {linear_x(m.data) for m in probe.messages("/cmd_vel", driving_ns)} == {0.0}
+    probe.publish("/estop", Bool, bool_bytes(False))  # the same latched publisher, released
+    drive(probe, "/rl_deploy/cmd_vel", 0.3, seconds=1.0)
+    assert linear_x(probe.messages("/cmd_vel")[-1].data) == pytest.approx(0.3)
+
+
+def guard_reports(probe, key: str) -> str | None:
+    """The value of `key` in the guard's latest diagnostics report."""
+    for message in reversed(probe.messages("/diagnostics")):
+        for status in codec.decode(message.data, DIAGNOSTIC_ARRAY).status:
+            if status.name == "rl_deploy: command_guard":
+                return {kv.key: kv.value for kv in status.values}.get(key)
+    return None
 
 
 def get_state(probe) -> int:

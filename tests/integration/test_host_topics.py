@@ -16,7 +16,7 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode
 from rclpy.qos import DurabilityPolicy, QoSProfile
 from std_msgs.msg import Bool
-from rl_deploy_ros.host import RawTopics
+from rl_deploy_ros.host import LATCHED_INPUT_QOS, RawTopics
 
 latched = sys.argv[1] == "latched"
 rclpy.init()
@@ -32,7 +32,7 @@ RawTopics(
     lambda topic, data: received.append(topic),
     input_qos=lambda msgtype: QoSProfile(depth=10),
     output_qos=QoSProfile(depth=10),
-    latched_inputs=["/tf_static"] if latched else [],
+    input_qos_of={"/tf_static": LATCHED_INPUT_QOS} if latched else {},
 )
 executor = SingleThreadedExecutor()
 executor.add_node(sender)

@@ -16,7 +16,7 @@ from geometry_msgs.msg import Twist
 from lifecycle_msgs.msg import State, Transition
 from lifecycle_msgs.srv import ChangeState, GetState
 from rcl_interfaces.msg import ParameterType, ParameterValue
-from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from ros_harness import (
     KILL_BRACKET_NS,
     MAX_UNTIMED,
@@ -26,10 +26,11 @@ from ros_harness import (
     wait_for,
 )
 from sensor_msgs.msg import Image
+from std_msgs.msg import Bool
 from trajectory_msgs.msg import JointTrajectory
 
 from rl_deploy import codec
-from rl_deploy.codec.typestore import DIAGNOSTIC_ARRAY, IMAGE, JOINT_TRAJECTORY, TWIST
+from rl_deploy.codec.typestore import BOOL, DIAGNOSTIC_ARRAY, IMAGE, JOINT_TRAJECTORY, TWIST
 from rl_deploy.replay.bag import Bag
 from rl_deploy.replay.synthetic import SyntheticBagSpec, write_synthetic_bag
 
@@ -267,6 +268,23 @@ def test_policy_rejects_bad_parameters_by_name(start_node, probe):
     assert "ros.qos.camera" in result.reason
     fine = ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=0.3)
     assert set_parameter(probe, "policy_node", "timeouts.camera_s", fine).successful
+
+
+def test_a_latched_estop_sent_before_the_policy_started_holds_it(start_node, probe):
+    latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+    probe.publish("/estop", Bool, codec.encode(Bool(data=True), BOOL), qos=latched)
+    probe.listen("/diagnostics", DiagnosticArray)
+    args = ["-p", "ros.qos.estop:=transient_local", "-p", "diagnostics_period_s:=0.2"]
+    start_node("policy_node", [*POLICY_ARGS, *args])
+
+    def latest_message() -> str | None:
+        reports = statuses(probe, "rl_deploy: pipeline")
+        return str(reports[-1].message) if reports else None
+
+    wait_for(lambda: latest_message() == "zero command: e-stop engaged", 30, "the latched stop")
+    probe.publish("/estop", Bool, codec.encode(Bool(data=False), BOOL))
+    # Released: still zero, now for want of inputs (none are sent here).
+    wait_for(lambda: "e-stop" not in (latest_message() or "e-stop"), 5, "the release")
 
 
 # All-NaN depth ("nan" below) decodes fine and is filled by the card's preprocessing; the

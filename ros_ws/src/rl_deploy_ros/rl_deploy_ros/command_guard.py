@@ -22,7 +22,7 @@ SPECS = guard_specs()
 
 def build_step(values: dict[str, Any]) -> GuardStep:
     """Parameters → the core guard; ConfigError names the parameter at fault."""
-    for key in ("ros.qos.input", "ros.qos.output"):
+    for key in ("ros.qos.input", "ros.qos.output", "ros.qos.estop"):
         host.qos_profile(values[key], key)
     limits = load_robot_limits(host.resolve_path(values["robot_profile"]))
     config = config_from_mapping(GuardConfig, field_values(GuardConfig, values), limits=limits)
@@ -59,6 +59,11 @@ class CommandGuardNode(LifecycleNode):
             self._on_message,
             input_qos=lambda _msgtype: input_qos,
             output_qos=host.qos_profile(values["ros.qos.output"], "ros.qos.output"),
+            input_qos_of={
+                self._step.io.topics.estop: host.qos_profile(
+                    values["ros.qos.estop"], "ros.qos.estop"
+                )
+            },
         )
         self._service = self.create_service(SetBool, "~/set_estop", self._on_set_estop)
         self.get_logger().info(

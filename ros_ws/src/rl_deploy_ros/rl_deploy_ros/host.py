@@ -207,8 +207,11 @@ def share_dir() -> Path:
 class RawTopics:
     """Raw CDR subscriptions and lifecycle publishers for a core step's topic maps.
 
-    An input whose message package is missing is a ConfigError (inside a `logged` transition
-    it fails the transition with the message); a missing output is left off with a warning.
+    Inputs get `input_qos` of their message type, or the QoS `input_qos_of` names for their
+    topic (/tf_static latched, the e-stop's own); outputs get `output_qos`, or a latched QoS
+    when listed in `latched`. An input whose message package is missing is a ConfigError
+    (inside a `logged` transition it fails the transition with the message); a missing output
+    is left off with a warning.
     """
 
     def __init__(
@@ -221,7 +224,7 @@ class RawTopics:
         input_qos: Callable[[str], QoSProfile],
         output_qos: QoSProfile,
         latched: Iterable[str] = (),
-        latched_inputs: Iterable[str] = (),
+        input_qos_of: Mapping[str, QoSProfile] | None = None,
     ) -> None:
         self._node = node
         self._subscriptions = []
@@ -231,10 +234,10 @@ class RawTopics:
         unavailable = [f"{t} ({subscriptions[t]})" for t, cls in classes.items() if cls is None]
         if unavailable:  # inputs that could never arrive: refuse to start
             raise ConfigError(f"message packages of these inputs are not installed: {unavailable}")
-        latched_inputs = set(latched_inputs)
+        input_qos_of = input_qos_of or {}
         for topic, cls in classes.items():
             callback = _bind(on_message, topic)
-            qos = LATCHED_INPUT_QOS if topic in latched_inputs else input_qos(subscriptions[topic])
+            qos = input_qos_of.get(topic) or input_qos(subscriptions[topic])
             self._subscriptions.append(
                 node.create_subscription(cls, topic, callback, qos, raw=True)
             )

@@ -112,6 +112,15 @@ CAMERA_QOS_SPECS = [
     ParamSpec("ros.qos.state", "reliable:10", "string", "QoS of the other inputs."),
     ParamSpec("ros.qos.output", "reliable:10", "string", "QoS of the outputs."),
 ]
+# An e-stop publisher may latch its state (transient-local) instead of repeating it.
+ESTOP_QOS_SPEC = ParamSpec(
+    "ros.qos.estop",
+    "reliable:10",
+    "string",
+    "QoS of the e-stop input. transient_local also hears an e-stop latched before this node "
+    "started; its publisher must then be transient-local too (a volatile one goes unheard, "
+    f"with rclpy's incompatible-QoS warning). {QOS_HELP}.",
+)
 BASE_DIR_HELP = (
     "empty: the working directory when {what} is found there, else the installed package share."
 )
@@ -132,6 +141,7 @@ def policy_specs() -> list[ParamSpec]:
     return [
         *NODE_SPECS,
         *CAMERA_QOS_SPECS,
+        ESTOP_QOS_SPEC,
         base_dir,
         *required(specs, ("policy.card", "robot_profile")),
     ]
@@ -174,6 +184,7 @@ def guard_specs() -> list[ParamSpec]:
         *NODE_SPECS,
         ParamSpec("ros.qos.input", "reliable:10", "string", f"QoS of the inputs: {QOS_HELP}."),
         ParamSpec("ros.qos.output", "reliable:10", "string", "QoS of the outputs."),
+        ESTOP_QOS_SPEC,
         robot_profile,
         *required(timing, ("input_timeout_s",)),
         *wire,

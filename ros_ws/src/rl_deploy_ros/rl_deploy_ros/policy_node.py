@@ -64,7 +64,7 @@ class PolicyNode(LifecycleNode):
         qos = {
             k: host.qos_profile(values[f"ros.qos.{k}"], f"ros.qos.{k}") for k in ("camera", "state")
         }
-        inputs = self.pipeline.subscriptions
+        inputs, topics = self.pipeline.subscriptions, self.pipeline.config.topics
         self.direct_inputs = frozenset(topic for topic in inputs if self.fed_directly(topic))
         subscriptions = {t: msgtype for t, msgtype in inputs.items() if t not in self.direct_inputs}
         try:
@@ -75,7 +75,10 @@ class PolicyNode(LifecycleNode):
                 self._on_message,
                 input_qos=lambda msgtype: qos[host.camera_or_state(msgtype)],
                 output_qos=host.qos_profile(values["ros.qos.output"], "ros.qos.output"),
-                latched_inputs=[self.pipeline.config.topics.tf_static],
+                input_qos_of={
+                    topics.tf_static: host.LATCHED_INPUT_QOS,
+                    topics.estop: host.qos_profile(values["ros.qos.estop"], "ros.qos.estop"),
+                },
             )
         except RlDeployError as err:  # an input's message package is missing
             self._free()  # the model's session with it
