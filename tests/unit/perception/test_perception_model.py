@@ -74,6 +74,46 @@ def test_detection_only_task_is_refused(tmp_path):
         load_runner(path)
 
 
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("imgsz", "[320]", r"imgsz=\[320\] disagrees with the input's \(H, W\) = \(256, 320\)"),
+        ("imgsz", "None", "imgsz=None must be"),
+        ("imgsz", "'abc'", "imgsz='abc' must be"),
+        ("imgsz", "1e999", "imgsz=inf must be"),
+        ("imgsz", "0", "imgsz=0 must be"),
+        ("imgsz", "[256, -320]", r"imgsz=\[256, -320\] must be"),
+        ("imgsz", "[1, 2, 3]", "must be a size or"),
+        ("stride", "None", "stride=None must be"),
+        ("stride", "0", "stride=0 must be"),
+        ("stride", "[32]", r"stride=\[32\] must be"),
+        ("names", "{None: 'cup', 1: 'bottle'}", "class ids in metadata names must be ints"),
+    ],
+)
+def test_unusable_metadata_values_are_refused_by_name(tmp_path, key, value, message):
+    path = _rewrite_metadata(tmp_path, drop=(CARD_METADATA_KEY,), set_values={key: value})
+    with pytest.raises(ModelContractError, match=message):
+        load_runner(path)
+
+
+def test_metadata_edited_after_the_export_disagrees_with_the_embedded_card(tmp_path):
+    names = "{0: 'dog', 1: 'cat', 2: 'cow', 3: 'pig', 4: 'hen'}"
+    with pytest.raises(ModelContractError, match="names: card"):
+        load_runner(_rewrite_metadata(tmp_path, set_values={"names": names}))
+    broken = _rewrite_metadata(tmp_path, set_values={CARD_METADATA_KEY: "{not json"})
+    with pytest.raises(ModelContractError, match="is not JSON"):
+        load_runner(broken)
+
+
+def test_an_element_type_onnx_does_not_know_is_named(tmp_path):
+    model = onnx.load(str(SHIPPED_ONNX))
+    model.graph.input[0].type.tensor_type.elem_type = 99
+    path = tmp_path / "odd_input.onnx"
+    onnx.save(model, str(path))
+    with pytest.raises(ModelContractError, match="image input is unknown element type 99"):
+        load_runner(path)
+
+
 @functools.cache
 def _bare_session() -> ort.InferenceSession:
     return ort.InferenceSession(str(SHIPPED_ONNX), providers=["CPUExecutionProvider"])
@@ -189,6 +229,13 @@ def test_unavailable_providers_fall_back_to_cpu():
         DetectorConfig(model=str(SHIPPED_ONNX), providers=("CUDAExecutionProvider",))
     )
     assert runner.provider == "CPUExecutionProvider"
+
+
+def test_misspelt_or_malformed_provider_names_are_config_errors():
+    with pytest.raises(ConfigError, match=r"\['CUDAExcutionProvider'\] are not onnxruntime"):
+        load_runner(SHIPPED_ONNX, providers=("CUDAExcutionProvider", "CPUExecutionProvider"))
+    with pytest.raises(ConfigError, match="must be a list of execution provider names"):
+        provider_list("CUDAExecutionProvider", None, False)
 
 
 def test_bad_thresholds_are_config_errors():

@@ -12,7 +12,7 @@ import onnx
 import pytest
 from policy_helpers import MODELS_DIR, card_dict, write_card
 
-from rl_deploy.errors import CardError
+from rl_deploy.errors import CardError, ModelContractError
 from rl_deploy.policy import CARD_METADATA_KEY, PolicyCard, load_card, parse_card
 
 Edit = Callable[[dict[str, Any]], None]
@@ -65,6 +65,8 @@ BAD_CARDS = [
     (_set("decoding.base.fields", ["linear_x", "yaw_rate"]), ["decoding.base.fields", "yaw_rate"]),
     (_set("decoding.arm.scale", [1.0, 2.0]), ["decoding.arm.scale", "[1.0, 2.0]", "1 value or 3"]),
     (_set("decoding.base.output", "actions"), ["decoding.base.output", "'actions'"]),
+    (_set("decoding.base.fields", []), ["decoding.base.fields", "[]", "at least one"]),
+    (_set("decoding.arm.joints", []), ["decoding.arm.joints", "[]", "at least one"]),
     (_delete("name"), ["name", "required key is missing"]),
     (_delete("decoding.base"), []),  # valid: an arm-only policy
     (_set("inputs.1.name", "depth"), ["inputs/recurrent.input", "['depth']"]),
@@ -193,4 +195,25 @@ def test_card_without_embedded_copy_loads(tmp_path: Path):
 def test_missing_onnx_file_is_a_card_error(tmp_path: Path):
     path = write_card(tmp_path, card_dict("example_reach"), with_onnx=False)
     with pytest.raises(CardError, match=r"onnx: file not found.*example_reach\.onnx"):
+        load_card(path)
+
+
+def test_a_card_that_is_not_utf8_is_a_card_error(tmp_path: Path):
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("name: caf\xe9\n".encode("latin-1"))
+    with pytest.raises(CardError, match="cannot read the card"):
+        load_card(path)
+
+
+def test_an_onnx_named_in_capitals_is_read_as_a_model(tmp_path: Path):
+    upper = tmp_path / "REACH.ONNX"
+    upper.write_bytes((MODELS_DIR / "example_reach.onnx").read_bytes())
+    assert load_card(upper).name == "example_reach"
+
+
+def test_an_empty_model_file_is_not_an_onnx_model(tmp_path: Path):
+    data = card_dict("example_reach")
+    path = write_card(tmp_path, data, with_onnx=False)
+    (tmp_path / data["onnx"]).write_bytes(b"")
+    with pytest.raises(ModelContractError, match="not an ONNX model: no graph"):
         load_card(path)

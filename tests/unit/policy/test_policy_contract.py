@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import onnx
 import pytest
 from policy_helpers import card_dict, write_card
 
@@ -50,3 +51,13 @@ def test_rank_mismatch_is_reported(tmp_path: Path):
         r"graph \(2, 1, 128\) float32",
     ):
         load_card(write_card(tmp_path, data))
+
+
+def test_an_element_type_onnx_does_not_know_is_named(tmp_path: Path):
+    data = card_dict("example_reach")
+    path = write_card(tmp_path, data)
+    model = onnx.load(tmp_path / data["onnx"])
+    model.graph.input[0].type.tensor_type.elem_type = 99
+    onnx.save(model, tmp_path / data["onnx"])
+    with pytest.raises(ModelContractError, match=r"graph .* unknown element type 99"):
+        load_card(path)

@@ -92,13 +92,21 @@ def test_sha256_is_checked_before_the_model_is_parsed(reach_card: PolicyCard, tm
 
 
 def test_providers_keep_only_available_ones(reach_card: PolicyCard, caplog):
-    assert select_providers(["TensorrtExecutionProvider", "NoSuchProvider", *CPU]) == CPU
-    with pytest.raises(ConfigError, match="NoSuchProvider"):
-        select_providers(["NoSuchProvider"])
+    assert select_providers(["TensorrtExecutionProvider", "CUDAExecutionProvider", *CPU]) == CPU
+    with pytest.raises(ConfigError, match=r"none of .* is available"):
+        select_providers(["TensorrtExecutionProvider"])
     with caplog.at_level(logging.INFO, logger="rl_deploy.policy.runner"):
-        runner = PolicyRunner(reach_card, ["NoSuchProvider", *CPU], intra_op_threads=1)
+        runner = PolicyRunner(reach_card, ["CUDAExecutionProvider", *CPU], intra_op_threads=1)
     assert runner.provider == "CPUExecutionProvider"
     assert "runs on CPUExecutionProvider" in caplog.text
+
+
+def test_a_misspelt_provider_is_a_config_error_not_a_silent_cpu(reach_card: PolicyCard):
+    # Skipped like a provider this build lacks, it would leave the policy on the CPU unsaid.
+    with pytest.raises(ConfigError, match=r"\['CUDAExcutionProvider'\] are not onnxruntime"):
+        PolicyRunner(reach_card, ["CUDAExcutionProvider", *CPU])
+    with pytest.raises(ConfigError, match="must be a list of execution provider names"):
+        select_providers("CPUExecutionProvider")
 
 
 def test_feeds_are_checked_against_the_card(reach_card: PolicyCard):

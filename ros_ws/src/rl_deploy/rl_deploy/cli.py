@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import logging
+import signal
 import sys
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from rl_deploy.config import PipelineConfig
-from rl_deploy.errors import BagError, RlDeployError
+from rl_deploy.errors import BagError, ConfigError, RlDeployError
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_SETUP = 0, 1, 2
+EXIT_INTERRUPTED = 130  # as a shell reports a command stopped by SIGINT
 
 # Subcommands that live in their own modules, loaded only when asked for (some pull in heavy
 # optional dependencies such as ultralytics, which the runtime must never import).
@@ -44,17 +48,21 @@ DELEGATED: dict[str, tuple[str, str, str]] = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in DELEGATED:
-        module, function, _ = DELEGATED[argv[0]]
-        entry: Callable[[list[str]], int] = getattr(importlib.import_module(module), function)
-        return entry(argv[1:])
-    parser = _parser()
-    args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="[%(levelname)s] %(name)s: %(message)s",
-    )
+    with _sigterm_as_interrupt():
+        return _run(argv)
+
+
+def _run(argv: list[str]) -> int:
     try:
+        if argv and argv[0] in DELEGATED:
+            module, function, _ = DELEGATED[argv[0]]
+            entry: Callable[[list[str]], int] = getattr(importlib.import_module(module), function)
+            return entry(argv[1:])
+        args = _parser().parse_args(argv)
+        logging.basicConfig(
+            level=logging.DEBUG if args.verbose else logging.INFO,
+            format="[%(levelname)s] %(name)s: %(message)s",
+        )
         result: int = args.run(args)
     except BagError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -62,7 +70,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RlDeployError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_BAD_SETUP
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     return result
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a `timeout`, a container stop) unwinds like Ctrl-C, so that the output files are
+    closed and readable and a partial summary is written, instead of the process dying mid-file."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -120,6 +149,10 @@ def _replay(args: argparse.Namespace) -> int:
 def _make_bag(args: argparse.Namespace) -> int:
     from rl_deploy.replay import SyntheticBagSpec, write_synthetic_bag
 
+    if not args.seconds > 0:
+        raise ConfigError(f"--seconds must be > 0, got {args.seconds}")
+    if args.out.exists():  # the writer would refuse too, with a traceback
+        raise ConfigError(f"{args.out} exists already: make-bag writes a new bag directory")
     spec = SyntheticBagSpec(seconds=args.seconds, storage=args.storage, seed=args.seed)
     print(write_synthetic_bag(args.out, spec))
     return EXIT_OK

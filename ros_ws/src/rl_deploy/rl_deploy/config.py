@@ -208,8 +208,8 @@ class PipelineConfig:
     def from_yaml(cls, path: str | Path) -> PipelineConfig:
         path = Path(path)
         try:
-            document = yaml.safe_load(path.read_text()) or {}
-        except (OSError, yaml.YAMLError) as err:
+            document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
             raise ConfigError(f"cannot read config {path}: {err}") from err
         if not isinstance(document, Mapping):
             raise ConfigError(f"config {path} must hold a mapping, got {type(document).__name__}")

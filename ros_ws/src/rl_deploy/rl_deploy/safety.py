@@ -157,8 +157,8 @@ def _step_towards(last: float, wanted: float, max_abs: float, max_delta: float) 
 def load_robot_limits(path: str | Path) -> SafetyLimits:
     """Safety limits from a robot profile YAML (`robot:` mapping)."""
     try:
-        document = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError) as err:
+        document = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
         raise ConfigError(f"cannot read robot profile {path}: {err}") from err
     if not isinstance(document, Mapping) or not isinstance(document.get("robot"), Mapping):
         raise ConfigError(f"robot profile {path} must hold a `robot:` mapping")

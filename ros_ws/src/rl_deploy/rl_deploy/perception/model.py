@@ -20,6 +20,7 @@ from onnx import TensorProto
 
 from rl_deploy.errors import ModelContractError
 from rl_deploy.integrity import verified_sha256
+from rl_deploy.onnx_facts import checked_provider_names, element_type_name
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ def _parse_names(raw: Any, path: str) -> tuple[str, ...]:
     if isinstance(raw, Mapping):
         try:
             ordered = sorted((int(k), str(v)) for k, v in raw.items())
-        except ValueError as err:
+        except (TypeError, ValueError) as err:
             raise ModelContractError(f"{path}: class ids in metadata names must be ints") from err
         if [k for k, _ in ordered] != list(range(len(ordered))):
             raise ModelContractError(f"{path}: class ids in metadata names are not 0..N-1")
@@ -68,6 +69,10 @@ def _parse_names(raw: Any, path: str) -> tuple[str, ...]:
     if isinstance(raw, list | tuple):
         return tuple(str(v) for v in raw)
     raise ModelContractError(f"{path}: metadata names must be a mapping or list, got {raw!r}")
+
+
+def _is_positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
 Shape = list[int | str | None]  # static sizes, symbolic names, None where unknown
@@ -111,12 +116,46 @@ def _input_size(
     dynamic = not (isinstance(height, int) and isinstance(width, int))
     if "imgsz" in metadata:
         size = _literal(metadata["imgsz"], "imgsz", path)
-        if isinstance(size, list | tuple):
-            return (int(size[0]), int(size[1])), dynamic
-        return (int(size), int(size)), dynamic
+        sizes = list(size) if isinstance(size, list | tuple) else [size]
+        if len(sizes) not in (1, 2) or not all(_is_positive_int(v) for v in sizes):
+            raise ModelContractError(
+                f"{path}: metadata imgsz={size!r} must be a size or (height, width) > 0"
+            )
+        if not dynamic and (sizes[0], sizes[-1]) != (height, width):
+            raise ModelContractError(
+                f"{path}: metadata imgsz={size!r} disagrees with the input's (H, W) = "
+                f"({height}, {width}); found {found}"
+            )
+        return (sizes[0], sizes[-1]), dynamic
     if not dynamic:
         return (int(height), int(width)), dynamic
     raise ModelContractError(f"{path}: dynamic input and no 'imgsz' metadata; found {found}")
+
+
+def _check_card(metadata: Mapping[str, str], imgsz: tuple[int, int], path: str) -> None:
+    """The card export-detector embedded must still describe the file: a mismatch means the
+    metadata was edited after the export (or the card copied from another model)."""
+    try:
+        card = json.loads(metadata[CARD_METADATA_KEY])
+    except ValueError as err:
+        raise ModelContractError(f"{path}: metadata {CARD_METADATA_KEY} is not JSON") from err
+    if not isinstance(card, Mapping):
+        raise ModelContractError(f"{path}: metadata {CARD_METADATA_KEY} must hold a mapping")
+    found = {
+        "task": metadata.get("task", "segment"),
+        "imgsz": list(imgsz),
+        "names": list(_class_names(metadata, None, path, "")) if "names" in metadata else None,
+    }
+    differ = [
+        f"{key}: card {card[key]!r}, model {value!r}"
+        for key, value in found.items()
+        if key in card and value is not None and card[key] != value
+    ]
+    if differ:
+        raise ModelContractError(
+            f"{path}: the embedded card ({CARD_METADATA_KEY}) disagrees with the model's "
+            f"metadata: {'; '.join(differ)}"
+        )
 
 
 def read_model_info(
@@ -140,7 +179,7 @@ def read_model_info(
         raise ModelContractError(f"{path}: expected one (1, 3, H, W) image input; found {found}")
     input_type = inputs[0].type.tensor_type.elem_type
     if input_type not in (TensorProto.FLOAT, TensorProto.FLOAT16):
-        name = TensorProto.DataType.Name(input_type)
+        name = element_type_name(input_type)
         raise ModelContractError(f"{path}: image input is {name}, not float; found {found}")
     if len(output_shapes) != 2 or len(output_shapes[0]) != 3 or len(output_shapes[1]) != 4:
         raise ModelContractError(
@@ -152,7 +191,11 @@ def read_model_info(
 
     names = _class_names(metadata, names_override, path, found)
     imgsz, dynamic = _input_size(input_shapes[0], metadata, path, found)
-    stride = int(_literal(metadata.get("stride", "32"), "stride", path))
+    if CARD_METADATA_KEY in metadata:
+        _check_card(metadata, imgsz, path)
+    stride = _literal(metadata.get("stride", "32"), "stride", path)
+    if not _is_positive_int(stride):
+        raise ModelContractError(f"{path}: metadata stride={stride!r} must be an integer > 0")
 
     rows, cols = output_shapes[0][1], output_shapes[0][2]
     raw_fits = rows == 4 + len(names) + n_protos
@@ -188,7 +231,7 @@ def provider_list(
     """Requested providers that this onnxruntime build has, with their options; CPU always last."""
     available = set(ort.get_available_providers())
     chosen: list[str | tuple[str, dict[str, Any]]] = []
-    for name in requested:
+    for name in checked_provider_names(requested, "detector.providers"):
         if name not in available:
             logger.info("execution provider %s is not available here (have %s)", name, available)
             continue
@@ -272,12 +315,9 @@ def open_session(
     """An InferenceSession of `model` (read from `path`) on the best available requested
     provider (logged)."""
     options = session_options(intra_op_threads, spin_wait)
+    chosen = provider_list(providers, trt_cache_dir, fp16)
     try:
-        session = ort.InferenceSession(
-            model.SerializeToString(),
-            options,
-            providers=provider_list(providers, trt_cache_dir, fp16),
-        )
+        session = ort.InferenceSession(model.SerializeToString(), options, providers=chosen)
     except Exception as err:  # onnxruntime raises its own unrelated exception types
         raise ModelContractError(
             f"{path}: onnxruntime cannot load it: {type(err).__name__}: {err}"

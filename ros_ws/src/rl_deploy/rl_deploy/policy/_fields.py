@@ -64,12 +64,16 @@ class Fields:
             raise self.fail(name, value, "expected true or false")
         return value
 
-    def strings(self, name: str, *, default: Sequence[str] | None = None) -> tuple[str, ...]:
+    def strings(
+        self, name: str, *, default: Sequence[str] | None = None, non_empty: bool = False
+    ) -> tuple[str, ...]:
         value = self.raw(name, default) if default is not None else self.req(name)
         if not isinstance(value, list | tuple) or not all(
             isinstance(item, str) and item for item in value
         ):
             raise self.fail(name, value, "expected a list of non-empty strings")
+        if non_empty and not value:
+            raise self.fail(name, value, "expected at least one name")
         if len(set(value)) != len(value):
             raise self.fail(name, value, "expected unique names")
         return tuple(value)

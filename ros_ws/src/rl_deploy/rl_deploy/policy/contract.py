@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import onnx
 
 from rl_deploy.errors import ModelContractError
+from rl_deploy.onnx_facts import element_type_name
 from rl_deploy.policy.card import PolicyCard, TensorSpec
 
 # ONNX TensorProto element types for the dtypes a card may name.
@@ -54,9 +55,8 @@ def graph_tensors(model: onnx.ModelProto) -> tuple[dict[str, GraphTensor], dict[
 
 def _graph_tensor(value: onnx.ValueInfoProto) -> GraphTensor:
     tensor_type = value.type.tensor_type
-    dtype = _ONNX_DTYPES.get(
-        tensor_type.elem_type, onnx.TensorProto.DataType.Name(tensor_type.elem_type).lower()
-    )
+    elem_type = tensor_type.elem_type
+    dtype = _ONNX_DTYPES.get(elem_type) or element_type_name(elem_type).lower()
     if not tensor_type.HasField("shape"):
         return GraphTensor(value.name, None, dtype)
     dims: list[int | str | None] = []

@@ -23,7 +23,7 @@ def load_card(path: str | Path) -> PolicyCard:
     Raises CardError (bad card, missing file, embedded card differs) or ModelContractError.
     """
     path = Path(path)
-    if path.suffix == ".onnx":
+    if path.suffix.lower() == ".onnx":
         model = parse_model(read_model_bytes(path), path)
         text = embedded_card_text(model)
         if text is None:
@@ -33,7 +33,7 @@ def load_card(path: str | Path) -> PolicyCard:
         return card
     try:
         text = path.read_text(encoding="utf-8")
-    except OSError as err:
+    except (OSError, UnicodeDecodeError) as err:
         raise CardError(f"{path}: cannot read the card: {err}") from err
     try:
         card = parse_card(text, path.parent)
@@ -57,9 +57,12 @@ def read_model_bytes(path: Path) -> bytes:
 def parse_model(model_bytes: bytes, path: Path) -> onnx.ModelProto:
     """The graph structure only (protobuf; external weight files are not opened)."""
     try:
-        return onnx.load_model_from_string(model_bytes)
+        model = onnx.load_model_from_string(model_bytes)
     except Exception as err:  # protobuf's DecodeError; its module ships no type stubs
         raise ModelContractError(f"{path}: not an ONNX model: {err}") from err
+    if not model.graph.node:  # an empty file parses as an empty ModelProto
+        raise ModelContractError(f"{path}: not an ONNX model: no graph ({len(model_bytes)} bytes)")
+    return model
 
 
 def embedded_card_text(model: onnx.ModelProto) -> str | None:

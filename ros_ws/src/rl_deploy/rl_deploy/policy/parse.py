@@ -360,13 +360,13 @@ def _section(
         raise fields.fail("output", output_name, f"not one of the card's outputs {list(sizes)}")
     mode: Mode
     if part == "base":
-        targets = fields.strings("fields")
+        targets = fields.strings("fields", non_empty=True)
         bad = [item for item in targets if item not in BASE_FIELDS]
         if bad:
             raise fields.fail("fields", list(targets), f"expected items of {BASE_FIELDS}")
         mode = "velocity"
     else:
-        targets = fields.strings("joints")
+        targets = fields.strings("joints", non_empty=True)
         mode = cast(Mode, fields.string("mode", choices=("absolute", "delta")))
         missing = [joint for joint in targets if joint not in joint_names]
         if mode == "delta" and missing:

@@ -14,6 +14,7 @@ import onnxruntime as ort
 
 from rl_deploy.errors import ConfigError, ModelContractError
 from rl_deploy.integrity import verified_sha256
+from rl_deploy.onnx_facts import checked_provider_names
 from rl_deploy.policy.card import PolicyCard, TensorSpec
 from rl_deploy.policy.contract import check_card_against_model
 from rl_deploy.policy.loader import parse_model, read_model_bytes
@@ -31,7 +32,7 @@ Array = npt.NDArray[np.generic]
 def select_providers(requested: Sequence[str]) -> list[str]:
     """The requested providers this onnxruntime build offers, in the requested order."""
     available = ort.get_available_providers()
-    chosen = [name for name in requested if name in available]
+    chosen = [name for name in checked_provider_names(requested) if name in available]
     if not chosen:
         raise ConfigError(
             f"providers: none of {list(requested)} is available in this onnxruntime "

@@ -110,10 +110,16 @@ def _rosbag2_metadata(
     msgdefs: dict[str, str] = {}
     for file in files:
         if storage == "mcap":
-            msgdefs.update({t.name: t.msgdef for t in _mcap_summary(file)[0].values() if t.msgdef})
+            in_file = {t.name: (t.msgtype, t.msgdef) for t in _mcap_summary(file)[0].values()}
         else:
             by_type = _sqlite3_msgdefs(file)
-            msgdefs.update({n: by_type[t] for n, (t, _) in counts.items() if t in by_type})
+            in_file = {n: (t, by_type.get(t)) for n, t in _sqlite3_topics(file).items()}
+        for name, (msgtype, msgdef) in in_file.items():
+            # A topic the metadata leaves out is still read: with a count of 0 it makes
+            # check_counts fail once its messages are copied, rather than vanish unseen.
+            counts.setdefault(name, (msgtype, 0))
+            if msgdef:
+                msgdefs[name] = msgdef
     topics = {
         name: BagTopic(name, msgtype, count, msgdefs.get(name))
         for name, (msgtype, count) in counts.items()
@@ -126,19 +132,40 @@ def _mcap_summary(path: Path) -> tuple[dict[str, BagTopic], int, int]:
         with path.open("rb") as stream:
             summary = make_reader(stream).get_summary()
     except Exception as err:  # the mcap library raises bare exceptions on corrupt files
-        raise BagError(f"cannot read mcap {path}: {err}") from err
+        raise BagError(f"cannot read mcap {path}: {err!r}") from err
     if summary is None or summary.statistics is None:
         raise BagError(f"mcap {path} has no summary section; re-index it (mcap recover)")
     counts = summary.statistics.channel_message_counts
     topics = {}
     for channel_id, channel in summary.channels.items():
         schema = summary.schemas.get(channel.schema_id)
-        msgdef = schema.data.decode() if schema and schema.encoding == "ros2msg" else None
+        msgdef = None
+        if schema and schema.encoding == "ros2msg":
+            try:
+                msgdef = schema.data.decode()
+            except UnicodeDecodeError as err:
+                raise BagError(
+                    f"mcap {path}: the definition of {schema.name!r} (topic {channel.topic}) "
+                    f"is not UTF-8 text ({err})"
+                ) from err
         topics[channel.topic] = BagTopic(
             channel.topic, schema.name if schema else "", counts.get(channel_id, 0), msgdef
         )
     stats = summary.statistics
     return topics, stats.message_start_time, stats.message_end_time - stats.message_start_time
+
+
+def _sqlite3_topics(path: Path) -> dict[str, str]:
+    """Type by topic name, as the storage file's own topics table lists them."""
+    try:
+        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            rows = connection.execute("SELECT name, type FROM topics").fetchall()
+        finally:
+            connection.close()
+    except sqlite3.Error as err:
+        raise BagError(f"cannot read sqlite3 bag file {path}: {err}") from err
+    return {str(name): str(msgtype) for name, msgtype in rows}
 
 
 def _sqlite3_msgdefs(path: Path) -> dict[str, str]:
@@ -178,8 +205,15 @@ def _read_sqlite3(path: Path, wanted: set[str]) -> Iterator[BagMessage]:
     )
     try:
         for name, timestamp, data in connection.execute(query):
-            if name in wanted:
-                yield BagMessage(name, timestamp, bytes(data))
+            if name not in wanted:
+                continue
+            if not isinstance(timestamp, int) or not isinstance(data, bytes):
+                raise BagError(
+                    f"sqlite3 bag file {path}: a message on {name} has timestamp "
+                    f"{timestamp!r:.40} and data of type {type(data).__name__}; expected an "
+                    "integer and a blob"
+                )
+            yield BagMessage(name, timestamp, data)
     except sqlite3.Error as err:
         raise BagError(f"cannot read sqlite3 bag file {path}: {err}") from err
     finally:

@@ -6,7 +6,6 @@ time, between the messages that precede them, exactly as a live node's timer wou
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import time
@@ -26,6 +25,12 @@ from rl_deploy.replay.bag import Bag
 from rl_deploy.replay.writer import McapWriter
 
 REPORT_FRAMES = 6  # mask overlays kept for the report
+# Control ticks run through every silence in the bag, as a live node's timer would. Ten minutes
+# without a single message is a corrupt log time (0, or years away), not a pause: ticking
+# through it would write zero commands until the disk is full.
+MAX_SILENCE_NS = 600 * 10**9
+RECORDED_PREFIX = "/recorded"  # where a bag's own copy of a stack output goes in output.mcap
+OUTPUT_FILES = ("output.mcap", "summary.json", "report.html")
 
 
 @dataclass
@@ -63,29 +68,58 @@ def replay(
     """Replay `bag_path` through the pipeline; write output.mcap and summary.json to `out_dir`.
 
     The detector runs as `replay_config` sets it, unless a `pipeline` is given. Raises BagError
-    when the bag cannot drive the pipeline or reads short of its metadata (the outputs of what
-    was read are still written).
+    when the bag cannot drive the pipeline, breaks off or reads short of its metadata; the
+    outputs of what was read are still written, summary.json included. So they are when the run
+    is interrupted (KeyboardInterrupt, re-raised): summary.json then says `"interrupted": true`.
     """
     bag = Bag(bag_path)
+    out = _prepared_out_dir(bag, Path(out_dir))
     pipeline = pipeline or Pipeline.from_config(replay_config(config, spin_wait))
     _check_topics(bag, pipeline)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     wall_start = time.perf_counter()
+    failure: str | None = None
+    interrupted = False
     with McapWriter(out / "output.mcap") as writer:
         session = _ReplaySession(bag, pipeline, writer)
-        session.run(progress)
+        try:
+            session.run(progress)
+        except BagError as err:
+            failure = str(err)
+        except KeyboardInterrupt:
+            interrupted = True
     result = session.result
     result.summary = _summary(session, wall_s=time.perf_counter() - wall_start)
-    try:
-        bag.check_counts(session.seen)
-        result.summary["bag_check"] = "ok"
-    except BagError as err:
-        result.summary["bag_check"] = str(err)
+    result.summary["interrupted"] = interrupted
+    if failure is None and not interrupted:
+        try:
+            bag.check_counts(session.seen)
+        except BagError as err:
+            failure = str(err)
+    result.summary["bag_check"] = failure or ("interrupted" if interrupted else "ok")
     (out / "summary.json").write_text(json.dumps(result.summary, indent=2) + "\n")
-    if result.summary["bag_check"] != "ok":
-        raise BagError(result.summary["bag_check"])
+    if interrupted:
+        raise KeyboardInterrupt
+    if failure is not None:
+        raise BagError(failure)
     return result
+
+
+def _prepared_out_dir(bag: Bag, out: Path) -> Path:
+    """`out`, created, without a previous run's outputs. BagError when it cannot hold them or
+    when writing there would overwrite the bag being read."""
+    if out.exists() and not out.is_dir():
+        raise BagError(f"--out {out} is a file; it must be a directory for {OUTPUT_FILES}")
+    inputs = {file.resolve() for file in bag.files}
+    clashing = [name for name in OUTPUT_FILES if (out / name).resolve() in inputs]
+    if clashing:
+        raise BagError(
+            f"--out {out}: writing {clashing[0]} there would overwrite the bag being replayed; "
+            "choose another directory"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    for name in OUTPUT_FILES:  # a stale summary must not pass for this run's
+        (out / name).unlink(missing_ok=True)
+    return out
 
 
 class _ReplaySession:
@@ -99,11 +133,22 @@ class _ReplaySession:
         self._next_tick_ns: int | None = None
         self._next_sample_ns = 0
         self._sample_every_ns = max(bag.duration_ns, 1) // REPORT_FRAMES
-        for topic in bag.topics.values():
-            with contextlib.suppress(BagError):  # no definition anywhere: cannot be copied
-                writer.add_topic(topic.name, topic.msgtype, topic.msgdef)
         for name, msgtype in pipeline.publications.items():
             writer.add_topic(name, msgtype)
+        # Every input topic is copied, a stack output's namesake under /recorded so that the two
+        # never share a channel; one whose type has no definition anywhere keeps its type name
+        # only (ros2 bag play needs no more; Foxglove cannot decode it).
+        self.copied_as: dict[str, str] = {}
+        self.copied_without_definition: list[str] = []
+        for topic in bag.topics.values():
+            moved = topic.name in pipeline.publications
+            copy = RECORDED_PREFIX + topic.name if moved else topic.name
+            try:
+                writer.add_topic(copy, topic.msgtype, topic.msgdef)
+            except BagError:
+                writer.add_topic(copy, topic.msgtype, msgdef="")
+                self.copied_without_definition.append(topic.name)
+            self.copied_as[topic.name] = copy
 
     def run(self, progress: bool) -> None:
         with tqdm(total=self.bag.message_count, unit="msg", disable=not progress) as bar:
@@ -111,10 +156,17 @@ class _ReplaySession:
                 if self._next_tick_ns is None:
                     self.first_ns = message.log_time_ns
                     self._next_tick_ns = self.first_ns + self.pipeline.control_period_ns
+                elif message.log_time_ns - self.last_ns > MAX_SILENCE_NS:
+                    raise BagError(
+                        f"bag {self.bag.path}: no message for "
+                        f"{(message.log_time_ns - self.last_ns) / 1e9:.0f} s before the one on "
+                        f"{message.topic} at log time {message.log_time_ns} ns (previous at "
+                        f"{self.last_ns} ns): a corrupt timestamp? Replay ticks through "
+                        f"silences of up to {MAX_SILENCE_NS // 10**9} s"
+                    )
                 self._tick_before(message.log_time_ns)  # a message at t is seen by a tick at t
                 self.pipeline.feed(message.topic, message.data, message.log_time_ns)
-                if self.writer.has_topic(message.topic):
-                    self.writer.write(message.topic, message.log_time_ns, message.data)
+                self.writer.write(self.copied_as[message.topic], message.log_time_ns, message.data)
                 self.seen[message.topic] += 1
                 self.last_ns = message.log_time_ns
                 bar.update()
@@ -201,6 +253,10 @@ def _summary(session: _ReplaySession, wall_s: float) -> dict[str, Any]:
         "wall_s": round(wall_s, 3),
         "realtime_factor": round(duration_s / wall_s, 2) if wall_s > 0 else None,
         "messages_in": dict(seen),
+        "recorded_outputs_moved": {
+            topic: copy for topic, copy in session.copied_as.items() if topic != copy
+        },
+        "copied_without_definition": session.copied_without_definition,
         "frames_in": seen.get(pipeline.config.topics.depth, 0),
         "commands_out": stats.commands_out,
         "command_rate_hz": round(stats.commands_out / duration_s, 3) if duration_s else 0.0,

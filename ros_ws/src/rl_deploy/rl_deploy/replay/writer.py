@@ -47,6 +47,7 @@ class McapWriter:
         self._writer.start(profile="ros2", library="rl_deploy")
         self._channels: dict[str, int] = {}
         self._schemas: dict[str, int] = {}
+        self._types: dict[str, str] = {}
         self.counts: dict[str, int] = {}
         self._lock = threading.Lock()  # the mcap Writer, between the caller and the thread
         self._failure: BaseException | None = None
@@ -58,8 +59,14 @@ class McapWriter:
             self._thread.start()
 
     def add_topic(self, topic: str, msgtype: str, msgdef: str | None = None) -> None:
-        """Declare a topic; the definition comes from the typestore when not given."""
+        """Declare a topic; the definition comes from the typestore when not given (an empty
+        one keeps the type's name only). A topic is one channel of one type: BagError when it
+        was declared with another."""
         if topic in self._channels:
+            if self._types[topic] != msgtype:
+                raise BagError(
+                    f"{self.path}: topic {topic} is {self._types[topic]} already, not {msgtype}"
+                )
             return
         with self._lock:  # a channel's record precedes its messages: they are queued after it
             if msgtype not in self._schemas:
@@ -74,6 +81,7 @@ class McapWriter:
             self._channels[topic] = self._writer.register_channel(
                 topic=topic, message_encoding="cdr", schema_id=self._schemas[msgtype]
             )
+            self._types[topic] = msgtype
 
     def has_topic(self, topic: str) -> bool:
         return topic in self._channels

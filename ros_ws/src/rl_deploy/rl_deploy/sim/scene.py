@@ -45,7 +45,7 @@ def load_scene(path: str | Path, known_classes: Iterable[str] | None = None) -> 
     path = Path(path)
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as err:
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
         raise ConfigError(f"cannot read scene {path}: {err}") from err
     try:
         return parse_scene(document, known_classes)

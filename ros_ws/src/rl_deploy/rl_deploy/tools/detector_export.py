@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 import yaml
 
+from rl_deploy.errors import ConfigError
 from rl_deploy.perception.detections import Detections
 from rl_deploy.perception.masks import decode_masks
 from rl_deploy.perception.model import CARD_METADATA_KEY
@@ -271,12 +272,23 @@ def export_and_verify(
     return report
 
 
+MIN_IMGSZ = 32  # the coarsest stride of a YOLO network
+
+
+def check_export_args(weights: Path, imgsz: list[int], out: Path) -> None:
+    """ConfigError naming the argument at fault, before any export work is done."""
+    if not weights.is_file():
+        raise ConfigError(f"weights: no such file, got '{weights}'")
+    if len(imgsz) not in (1, 2) or min(imgsz) < MIN_IMGSZ:
+        raise ConfigError(f"--imgsz takes one size, or height width, each >= {MIN_IMGSZ}: {imgsz}")
+    if out.suffix.lower() != ".onnx" or out.is_dir():
+        raise ConfigError(f"--out must name an .onnx file, got '{out}'")
+
+
 def export_detector_main(argv: list[str]) -> int:
     """Entry point of `rl-deploy export-detector`; non-zero when verification fails."""
     args = build_parser().parse_args(argv)
-    if len(args.imgsz) not in (1, 2):
-        print("--imgsz takes one size, or height width", file=sys.stderr)
-        return 2
+    check_export_args(args.weights, args.imgsz, args.out)
     report = export_and_verify(
         args.weights,
         args.imgsz,

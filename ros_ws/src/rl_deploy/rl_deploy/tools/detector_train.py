@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 import yaml
 
+from rl_deploy.errors import ConfigError
 from rl_deploy.perception.synthetic import SCENE_CLASSES, Scene, render_scene
 
 logger = logging.getLogger(__name__)
@@ -211,9 +212,34 @@ def ship(weights: Path, data_yaml: Path, args: argparse.Namespace, argv: list[st
     print(json.dumps(report, indent=2))
 
 
+def check_train_args(args: argparse.Namespace) -> None:
+    """ConfigError naming the argument at fault, before a dataset is rendered."""
+    from rl_deploy.tools.detector_export import MIN_IMGSZ
+
+    model = Path(args.model)
+    # A bare name (yolo11n-seg.yaml) is one of Ultralytics' own configs; a path must exist.
+    if model.parent != Path() and not model.is_file():
+        raise ConfigError(f"--model: no such file, got '{model}'")
+    if args.imgsz < MIN_IMGSZ:
+        raise ConfigError(f"--imgsz must be >= {MIN_IMGSZ}, got {args.imgsz}")
+    for name in ("images", "epochs", "batch"):
+        if getattr(args, name) < 1:
+            raise ConfigError(f"--{name} must be >= 1, got {getattr(args, name)}")
+    if not 0.0 < args.val_fraction < 1.0:
+        raise ConfigError(f"--val-fraction must be in (0, 1), got {args.val_fraction}")
+    if len(args.export_imgsz) not in (1, 2) or min(args.export_imgsz) < MIN_IMGSZ:
+        raise ConfigError(
+            f"--export-imgsz takes one size, or height width, each >= {MIN_IMGSZ}: "
+            f"{args.export_imgsz}"
+        )
+    if Path(args.out).suffix.lower() != ".onnx" or Path(args.out).is_dir():
+        raise ConfigError(f"--out must name an .onnx file, got '{args.out}'")
+
+
 def train_detector_main(argv: list[str]) -> int:
     """Entry point of `rl-deploy train-detector`: dataset, training, held-out score, export."""
     args = build_parser().parse_args(argv)
+    check_train_args(args)
     work = Path(args.work_dir)
     data_yaml = generate_dataset(
         work / "dataset", args.images, args.seed, args.imgsz, args.val_fraction
