@@ -266,6 +266,25 @@ def check_control_rate(
     assert abs(median_gap_s - period_s) <= 0.1 * period_s, f"median gap {median_gap_s:.4f} s"
 
 
+def check_arm_commands(
+    probe: Probe, topic: str, since_wall_ns: int, period_s: float, window_s: float
+) -> None:
+    """A step's arm command on `topic` since `since_wall_ns`, for most steps: one point the
+    controller reaches a control period after receiving it (stamp 0, start on receipt), so the
+    step the safety filter allowed per period is run over a period, not over what is left of
+    it after the camera frame's latency."""
+    from rl_deploy import codec
+    from rl_deploy.codec.typestore import JOINT_TRAJECTORY
+
+    trajectories = [
+        codec.decode(m.data, JOINT_TRAJECTORY) for m in probe.sent(topic, since_wall_ns)
+    ]
+    assert len(trajectories) >= MIN_TICK_SHARE * window_s / period_s, f"{len(trajectories)} arm"
+    assert {codec.stamp_to_ns(t.header.stamp) for t in trajectories} == {0}
+    due_ns = {codec.duration_to_ns(t.points[0].time_from_start) for t in trajectories}
+    assert due_ns == {round(period_s * 1e9)}
+
+
 def wait_for(condition: Callable[[], Any], timeout_s: float, what: str) -> Any:
     """Poll until `condition()` is truthy; its value, or AssertionError naming `what`."""
     deadline = time.monotonic() + timeout_s

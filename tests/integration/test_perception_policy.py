@@ -3,7 +3,6 @@ fed by a separate perception_node, and what the policy does when that process di
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from pathlib import Path
@@ -15,6 +14,7 @@ from geometry_msgs.msg import Twist
 from ros_harness import (
     KILL_BRACKET_NS,
     MAX_UNTIMED,
+    check_arm_commands,
     check_control_rate,
     run_script_json,
     sent_twists,
@@ -33,7 +33,7 @@ from sim_camera import (
 from trajectory_msgs.msg import JointTrajectory
 
 from rl_deploy import codec
-from rl_deploy.codec.typestore import IMAGE, JOINT_TRAJECTORY, TWIST
+from rl_deploy.codec.typestore import IMAGE, TWIST
 
 pytestmark = pytest.mark.integration
 
@@ -110,16 +110,7 @@ def check_driving_on_detector_masks(probe, camera_bag: CameraBag) -> None:
     used_headers = {image_header(m.data) for m in used}
     assert used_headers <= set(headers(probe, RGB))
     assert {frame_id for _, frame_id in used_headers} == {camera_bag.frame_id}
-    mask_stamps = {stamp for stamp, _ in used_headers}
-
-    def arm_stamps() -> set[int]:  # all of them: a step's arm command comes before its mask
-        arm = probe.messages(ARM)
-        return {codec.stamp_to_ns(codec.decode(m.data, JOINT_TRAJECTORY).header.stamp) for m in arm}
-
-    # Reliable and small: a lost arm command is repaired, a moment after the mask got here.
-    with contextlib.suppress(AssertionError):
-        wait_for(lambda: mask_stamps <= arm_stamps(), 5, "the arm commands of the masks")
-    assert mask_stamps - arm_stamps() == set(), "the step's arm command too"
+    check_arm_commands(probe, ARM, window_wall_ns, CONTROL_PERIOD_S, WINDOW_S)
 
 
 def test_stack_node_hands_masks_over_in_process(start_node, probe, camera_bag):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import itertools
 import math
@@ -20,6 +19,7 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profi
 from ros_harness import (
     KILL_BRACKET_NS,
     MAX_UNTIMED,
+    check_arm_commands,
     check_control_rate,
     sent_twists,
     set_parameter,
@@ -30,7 +30,7 @@ from std_msgs.msg import Bool
 from trajectory_msgs.msg import JointTrajectory
 
 from rl_deploy import codec
-from rl_deploy.codec.typestore import BOOL, DIAGNOSTIC_ARRAY, IMAGE, JOINT_TRAJECTORY, TWIST
+from rl_deploy.codec.typestore import BOOL, DIAGNOSTIC_ARRAY, IMAGE, TWIST
 from rl_deploy.replay.bag import Bag
 from rl_deploy.replay.synthetic import SyntheticBagSpec, write_synthetic_bag
 
@@ -123,18 +123,7 @@ def test_commands_at_card_rate_within_limits_with_headers(start_node, probe, lon
         stamp_ns = codec.stamp_to_ns(mask.header.stamp)
         assert depth.get(stamp_ns) == mask.header.frame_id, f"mask stamp {stamp_ns} not in bag"
     assert {m.encoding for m in masks} == {"mono8"}
-    mask_stamps = {codec.stamp_to_ns(mask.header.stamp) for mask in masks}
-
-    def arm_stamps() -> set[int]:
-        messages = probe.messages("/rl_deploy/arm_command")
-        return {
-            codec.stamp_to_ns(codec.decode(m.data, JOINT_TRAJECTORY).header.stamp) for m in messages
-        }
-
-    # The arm command of a step carries its mask's stamp (small and reliable: repaired if lost).
-    with contextlib.suppress(AssertionError):
-        wait_for(lambda: mask_stamps <= arm_stamps(), 10, "the arm commands of the masks")
-    assert mask_stamps - arm_stamps() == set(), "mask stamps without their arm command"
+    check_arm_commands(probe, "/rl_deploy/arm_command", window_wall_ns, CONTROL_PERIOD_S, 3.0)
 
 
 def test_target_mask_is_published_while_someone_listens(start_node, probe, bag):

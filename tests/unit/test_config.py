@@ -34,6 +34,7 @@ def test_ros_params_file_is_accepted(tmp_path: Path):
         ({"pose_source": "gps"}, r"pose_source must be one of .*got 'gps'"),
         ({"topics": {"dpeth": "/x"}}, r"unknown config key\(s\) \['topics.dpeth'\]"),
         ({"sync_slop_s": "fast"}, r"sync_slop_s must be a number, got 'fast'"),
+        ({"sync_slop_s": 10**400}, r"sync_slop_s must be a number within float range, got 1000"),
         ({"timeouts": {"camera_s": -1}}, r"timeouts.camera_s must be a finite number > 0"),
         ({"masks": {"class_ids": [1, 2]}}, r"same length"),
         ({"masks": {"class_ids": [1, "a"]}}, r"masks.class_ids must be a list of int"),

@@ -395,6 +395,20 @@ def test_step_limits_single_point_trajectory(step):
     assert forwarded.header.frame_id == "base_link"
 
 
+def test_a_trajectory_started_in_the_past_is_limited_over_what_is_left_of_it(step):
+    """Stamped 0.45 s ago with 0.5 s to go, the controller reaches the point in 0.05 s: the
+    guard limits the motion over that and hands it on as starting on receipt."""
+    now = 1_000 * MS
+    step.feed("joint_states", joint_state_bytes({"joint_lift": 0.4}), now)
+    target = ArmTarget(names=("joint_lift",), positions=np.array([0.8]))
+    trajectory = codec.joint_trajectory(target, now - 450 * MS, "base_link", 500 * MS)
+    (output,) = step.feed("arm_command_in", codec.encode(trajectory, JOINT_TRAJECTORY), now)
+    forwarded = codec.decode(output.data, output.msgtype)
+    np.testing.assert_allclose(forwarded.points[0].positions, [0.41])  # 0.2 m/s · 0.05 s
+    assert codec.stamp_to_ns(forwarded.header.stamp) == codec.TRAJECTORY_STARTS_ON_RECEIPT
+    assert codec.duration_to_ns(forwarded.points[0].time_from_start) == 50 * MS
+
+
 def trajectory_bytes(positions: dict[str, float]) -> bytes:
     target = ArmTarget(names=tuple(positions), positions=np.array(list(positions.values())))
     return codec.encode(codec.joint_trajectory(target, 0, "base_link", 500 * MS), JOINT_TRAJECTORY)

@@ -575,13 +575,19 @@ def test_tf_pose_follows_fast_odometry_under_a_slow_map_to_odom(tf_pipeline: Pip
         assert tf_pipeline.last_tick.pose.x == pytest.approx(1.0 + k / 10)
 
 
-def test_tf_pose_follows_stamps_that_go_back(tf_pipeline: Pipeline):
-    feed_tf(tf_pipeline, "/tf_static", [("map", "odom", Pose2D(0.0, 0.0, 0.0))], T0, T0)
+def drive_on_tf_at_x5(pipeline: Pipeline) -> int:
+    """A minute in, the pose from tf at x = 5: the time of that step."""
+    feed_tf(pipeline, "/tf_static", [("map", "odom", Pose2D(0.0, 0.0, 0.0))], T0, T0)
     now = T0 + 60_000 * MS
-    feed_world(tf_pipeline, now, pose=False)
-    feed_tf(tf_pipeline, "/tf", [("odom", "base_link", Pose2D(5.0, 0.0, 0.0))], now, now)
-    tf_pipeline.tick(now + 10 * MS)
-    assert tf_pipeline.last_tick.pose.x == pytest.approx(5.0)
+    feed_world(pipeline, now, pose=False)
+    feed_tf(pipeline, "/tf", [("odom", "base_link", Pose2D(5.0, 0.0, 0.0))], now, now)
+    pipeline.tick(now + 10 * MS)
+    assert pipeline.last_tick.pose.x == pytest.approx(5.0)
+    return now
+
+
+def test_tf_pose_follows_stamps_that_go_back(tf_pipeline: Pipeline):
+    now = drive_on_tf_at_x5(tf_pipeline)
     # the simulator resets: its stamps restart, this host's clock runs on
     now += 1000 * MS
     feed_world(tf_pipeline, now, pose=False)

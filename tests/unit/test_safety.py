@@ -50,6 +50,16 @@ def test_arm_target_clamped_to_range_and_step():
     assert out.arm.positions[0] == pytest.approx(1.0)  # range wins
 
 
+@pytest.mark.parametrize(("measured", "expected"), [(1.6, 1.55), (-0.3, -0.25)])
+def test_a_joint_measured_outside_its_range_is_brought_back_at_max_velocity(measured, expected):
+    """Snapped to the range's edge, it would move 0.6 m in one period where 0.05 m is allowed."""
+    safety = make_filter()
+    target = ArmTarget(names=("lift",), positions=np.array([0.5]))
+    out = safety.apply(Command(arm=target), {"lift": measured})
+    assert out.arm is not None
+    assert out.arm.positions[0] == pytest.approx(expected)  # 0.5 m/s · 0.1 s towards the range
+
+
 def test_arm_without_measurement_is_not_moved():
     safety = make_filter()
     target = ArmTarget(names=("lift",), positions=np.array([0.5]))
@@ -79,6 +89,7 @@ def test_apply_refuses_nonfinite():
         (("base", "max_linear_mps"), -1.0, r"robot.base.max_linear_mps must be > 0, got -1.0"),
         (("base", "max_angular_rps"), math.inf, r"max_angular_rps must be a finite number"),
         (("base", "max_linear_accel_mps2"), "fast", r"got 'fast'"),
+        (("base", "max_linear_mps"), 10**400, r"max_linear_mps must be a finite number"),
         (("arm", "joints", "lift", "max"), -1.0, r"lift: min 0.0 must be below max -1.0"),
         (("arm",), [1], r"robot.arm must be a mapping, got \[1\]"),
         (("arm",), "lift", r"robot.arm must be a mapping, got 'lift'"),

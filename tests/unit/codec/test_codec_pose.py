@@ -261,9 +261,18 @@ def test_loops_and_self_links_are_decode_errors():
     tree = codec.TransformTree()
     with pytest.raises(DecodeError, match="two different"):
         tree.update(_tf(_transform("odom", "odom", 1, (0, 0, 0))))
-    tree.update(_tf(_transform("a", "b", 1, (0, 0, 0)), _transform("b", "a", 1, (0, 0, 0))))
     with pytest.raises(DecodeError, match="loop"):
-        tree.lookup("a", "c")
+        tree.update(_tf(_transform("a", "b", 1, (0, 0, 0)), _transform("b", "a", 1, (0, 0, 0))))
+    assert tree.frames() == frozenset()  # nothing of a refused message is kept
+
+
+def test_a_link_that_would_close_a_loop_is_refused_and_the_tree_kept():
+    """Stored, one bad link would make every later lookup fail for good."""
+    tree = _robot_tree()
+    before = tree.lookup("map", "base_link")
+    with pytest.raises(DecodeError, match="loop"):
+        tree.update(_tf(_transform("base_link", "map", 5, (0, 0, 0))))
+    assert tree.lookup("map", "base_link") == before
 
 
 def test_clear_forgets_everything():

@@ -316,5 +316,12 @@ def _scalar(hint: type, value: Any, key: str) -> Any:
         advice = ""
         if hint is str and isinstance(value, bool):  # `io_binding: off`, as YAML 1.1 reads it
             advice = " (quote on / off: unquoted, YAML reads them as booleans)"
-        raise ConfigError(f"{key} must be {_SCALARS[hint]}, got {value!r}{advice}")
-    return float(value) if hint is float else value
+        raise ConfigError(f"{key} must be {_SCALARS[hint]}, got {value!r:.60}{advice}")
+    if hint is float:
+        try:
+            return float(value)
+        except OverflowError:
+            raise ConfigError(
+                f"{key} must be a number within float range, got {value!r:.60}"
+            ) from None
+    return value

@@ -15,6 +15,22 @@ import numpy as np
 import numpy.typing as npt
 
 MM_PER_M = np.float32(1000.0)
+# Sentinels such as 65.535 m (uint16 65535 / 1000) are matched with this relative tolerance,
+# because float32 division and multiplication round them differently by an ulp or two.
+SENTINEL_RTOL = 1e-6
+
+
+def invalid_depth(
+    values_m: npt.NDArray[np.float32], sentinels: tuple[float, ...]
+) -> npt.NDArray[np.bool_]:
+    """Where metres carry no reading: NaN and ±inf always, and each of `sentinels`."""
+    invalid = ~np.isfinite(values_m)
+    for sentinel in sentinels:
+        if sentinel == 0.0:
+            invalid |= values_m == 0.0
+        else:
+            invalid |= np.abs(values_m - np.float32(sentinel)) <= abs(sentinel) * SENTINEL_RTOL
+    return invalid
 
 
 @dataclass(frozen=True)
@@ -38,10 +54,15 @@ class DepthImage:
             return np.divide(self.raw, MM_PER_M, dtype=np.float32)
         return np.array(self.raw, dtype=np.float32, order="C")
 
-    def valid_fraction(self) -> float:
-        """Share of pixels with a reading: finite and > 0."""
-        if self.millimetres:  # integers are always finite
+    def valid_fraction(self, sentinels: tuple[float, ...] = ()) -> float:
+        """Share of pixels with a reading: finite, > 0, and none of `sentinels` (metres: a
+        card's invalid_values, such as 65.535 for a saturated 16UC1 camera)."""
+        sentinels = tuple(s for s in sentinels if s != 0.0)
+        if self.millimetres and not sentinels:  # integers are always finite
             valid = int(cv2.countNonZero(self.raw.reshape(self.raw.shape[0], -1)))
         else:
-            valid = int(np.count_nonzero(np.isfinite(self.raw) & (self.raw > 0)))
+            metres = self.metres
+            with np.errstate(invalid="ignore"):
+                reading = metres > 0
+            valid = int(np.count_nonzero(reading & ~invalid_depth(metres, sentinels)))
         return valid / max(self.raw.size, 1)

@@ -394,8 +394,13 @@ class GuardStep:
                     f"trajectory point has {target.positions.size} positions "
                     f"for joints {list(target.names)}"
                 )
-            duration_s = codec.duration_to_ns(point.time_from_start) / _NS
             stamp_ns, frame_id = codec.stamp_to_ns(msg.header.stamp), msg.header.frame_id
+            duration_s = codec.duration_to_ns(point.time_from_start) / _NS
+            if 0 < stamp_ns < now_ns:
+                # Started in the past, the controller reaches the point in what is left: limit
+                # over that, and hand it on as starting on receipt.
+                duration_s = (stamp_ns - now_ns) / _NS + duration_s
+                stamp_ns = codec.TRAJECTORY_STARTS_ON_RECEIPT
         else:
             target = ArmTarget(
                 names=self.io.arm_joint_names, positions=np.asarray(msg.data, dtype=np.float64)

@@ -37,7 +37,7 @@ from rl_deploy.command import Command
 from rl_deploy.config import PipelineConfig
 from rl_deploy.depth import DepthImage
 from rl_deploy.drift import DriftMonitor, drift_status
-from rl_deploy.errors import ConfigError, RlDeployError
+from rl_deploy.errors import ConfigError, RlDeployError, StaleInputError
 from rl_deploy.geometry import Pose2D
 from rl_deploy.io import Output
 from rl_deploy.log import RateLimitedLog, diagnostics_due
@@ -45,7 +45,14 @@ from rl_deploy.mask_sources import LazyMask, make_mask_source
 from rl_deploy.perception.runner import YoloSegRunner
 from rl_deploy.policy import Policy, RawObservation
 from rl_deploy.safety import SafetyFilter, SafetyLimits, load_robot_limits
-from rl_deploy.sync import FrameBuffer, JointStates, Stamped, match_newest, unmatched_reason
+from rl_deploy.sync import (
+    FrameBuffer,
+    JointStates,
+    Stamped,
+    is_repeat,
+    match_newest,
+    unmatched_reason,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -181,6 +188,10 @@ class Pipeline:
         self._pose: Stamped[Pose2D] | None = None
         self._tf = codec.TransformTree()
         self._tf_stamp_ns: int | None = None  # of the map→base chain behind self._pose
+        # What the card counts as no reading, besides 0 and non-finite values.
+        self._depth_sentinels = tuple(
+            sorted({v for spec in card.inputs if spec.depth for v in spec.depth.invalid_values})
+        )
         self._estop = False
         self._episode_started = False
         self._next_diagnostics_ns: int | None = None
@@ -290,7 +301,9 @@ class Pipeline:
             self._on_tf(msg, now_ns, static=False)
             return
         pose = codec.pose_from_message(msg, POSE_SOURCE_MSGTYPES[self.config.pose_source])
-        self._pose = Stamped(pose, codec.stamp_to_ns(msg.header.stamp), now_ns)
+        stamp_ns = codec.stamp_to_ns(msg.header.stamp)
+        if not is_repeat(stamp_ns, self._pose, pose):
+            self._pose = Stamped(pose, stamp_ns, now_ns)
 
     def _on_tf_static(self, msg: Any, now_ns: int) -> None:
         self._on_tf(msg, now_ns, static=True)
@@ -302,7 +315,7 @@ class Pipeline:
         try:
             pose = self._tf.lookup(frames.map, frames.base)
             stamp_ns = self._tf.latest_stamp_ns(frames.map, frames.base)
-        except RlDeployError:
+        except StaleInputError:
             return  # the chain is not complete yet; staleness handles a chain that never is
         # /tf also carries links off the chain (arm, sensors), and the chain's stamp is its
         # oldest moving link's: the value follows every update (fast odometry under a slow
@@ -356,7 +369,7 @@ class Pipeline:
         if zero_reason is None:
             command = self.safety.apply(step.command, joints_now)
         else:
-            command = self.safety.zero(joints_now, self.arm_joint_names)
+            command = self.safety.zero(self._arm_measured(now_ns), self.arm_joint_names)
         stage_ms["safety"] = (time.perf_counter() - t_safety) * 1e3
 
         t_encode = time.perf_counter()
@@ -396,9 +409,12 @@ class Pipeline:
     def _run_policy(self, inputs: _FrameSet, stage_ms: dict[str, float]) -> _Step:
         """Masks, then the policy: its command, or why it cannot be used."""
         depth = inputs.depth.value
-        valid = depth.valid_fraction()
+        valid = depth.valid_fraction(self._depth_sentinels)
         if valid < self.config.depth_min_valid_fraction:
-            detail = f"depth frame has {valid:.1%} valid pixels (finite, > 0)"
+            detail = (
+                f"depth frame has {valid:.1%} valid pixels (finite, > 0, not one of the card's "
+                f"invalid_values {list(self._depth_sentinels)} m)"
+            )
             return _Step("invalid_input", detail, Command())
         t_masks = time.perf_counter()
         try:
@@ -443,6 +459,10 @@ class Pipeline:
             self._pose, went_back = None, True
         if went_back:
             self._log.warning("clock", "time went back: dropped the inputs that arrived after now")
+            # The tree's links are from before too: kept, the next /tf would rebuild the old
+            # pose from them and make it the new episode's start.
+            self._tf.clear(keep_static=True)
+            self._tf_stamp_ns = None
             self.reset_episode()
 
     def _check_inputs(self, now_ns: int) -> _FrameSet | tuple[str, str]:
@@ -493,8 +513,16 @@ class Pipeline:
         """A zero command, the arm held where it is measured: a stopping host's last word, so
         that the guard forwards a stop at once instead of the last command until its timeout."""
         return self._encode(
-            self.safety.zero(self._joints.positions(), self.arm_joint_names), now_ns
+            self.safety.zero(self._arm_measured(now_ns), self.arm_joint_names), now_ns
         )
+
+    def _arm_measured(self, now_ns: int) -> dict[str, float] | None:
+        """The joint positions, when every arm joint's is fresh: an arm held at an old
+        measurement would be sent back to where it was."""
+        oldest = self._joints.oldest(self.arm_joint_names)
+        if oldest is None or not oldest.fresh(now_ns, self.config.timeouts.joints_s * 1e9):
+            return None
+        return self._joints.positions()
 
     def _encode(self, command: Command, stamp_ns: int) -> list[Output]:
         topics, commands = self.config.topics, self._commands
@@ -502,7 +530,10 @@ class Pipeline:
             Output(topics.cmd_vel, commands.twist_type, commands.base(command.base, stamp_ns))
         ]
         if command.arm is not None:
-            data = commands.arm(command.arm, stamp_ns)
+            # Stamp 0: a trajectory controller starts it on receipt, so it gets the whole period
+            # the step was limited over. The camera stamp would be a start time in the past,
+            # and the motion would be run that much faster.
+            data = commands.arm(command.arm, codec.TRAJECTORY_STARTS_ON_RECEIPT)
             outputs.append(Output(topics.arm_command, commands.arm_type, data))
         return outputs
 

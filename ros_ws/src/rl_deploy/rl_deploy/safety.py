@@ -88,11 +88,22 @@ def _section(mapping: Mapping[str, Any], key: str, where: str) -> Mapping[str, A
 
 def _number(mapping: Mapping[str, Any], key: str, where: str, *, positive: bool = True) -> float:
     value = mapping.get(key)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ConfigError(f"{where}.{key} must be a finite number, got {value!r}")
-    if positive and value <= 0:
+    number = _as_float(value)
+    if number is None or not math.isfinite(number):
+        raise ConfigError(f"{where}.{key} must be a finite number, got {value!r:.60}")
+    if positive and number <= 0:
         raise ConfigError(f"{where}.{key} must be > 0, got {value!r}")
-    return float(value)
+    return number
+
+
+def _as_float(value: object) -> float | None:
+    """A YAML number as a float; None for anything else, or an integer beyond float's range."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        return float(value)
+    except OverflowError:
+        return None
 
 
 class SafetyFilter:
@@ -144,8 +155,9 @@ class SafetyFilter:
             max_step = lim.max_velocity * self.period_s
             current = joints[name]
             goal = min(max(float(target.positions[i]), lim.min), lim.max)
-            stepped = min(max(goal, current - max_step), current + max_step)
-            limited[i] = min(max(stepped, lim.min), lim.max)
+            # The step bound comes last: a joint measured outside its range is brought back at
+            # max_velocity, not snapped to the range's edge.
+            limited[i] = min(max(goal, current - max_step), current + max_step)
         return ArmTarget(names=target.names, positions=limited)
 
 

@@ -16,6 +16,7 @@ T = TypeVar("T")
 # fresh. Further back is a reset (sim time restarting, a bag looping): what arrived later is
 # dropped, or it would look fresh again once the clock gets back there.
 CLOCK_STEP_NS = 100_000_000
+_ANY_VALUE = object()
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,16 @@ class Stamped(Generic[T]):
         return self.arrival_ns - now_ns > CLOCK_STEP_NS
 
 
+def is_repeat(stamp_ns: int, held: Stamped[Any] | None, value: object = _ANY_VALUE) -> bool:
+    """A message stamped like the value held (and stamped at all) is that reading sent again:
+    it must not make the value fresher, or a driver stuck re-sending its last message would keep
+    the robot moving on it. With `value`, it must also equal the held one (a new value under an
+    old stamp is news). Unstamped messages (0) are aged by arrival alone."""
+    if held is None or stamp_ns == 0 or stamp_ns != held.stamp_ns:
+        return False
+    return value is _ANY_VALUE or bool(value == held.value)
+
+
 class FrameBuffer(Generic[T]):
     """The last few frames of one stream, newest last."""
 
@@ -48,7 +59,9 @@ class FrameBuffer(Generic[T]):
         self._frames: deque[Stamped[T]] = deque(maxlen=depth)
 
     def push(self, frame: Stamped[T]) -> None:
-        self._frames.append(frame)
+        """Keep `frame` as the newest, unless it repeats the newest (see is_repeat)."""
+        if not is_repeat(frame.stamp_ns, self.newest()):
+            self._frames.append(frame)
 
     def newest(self) -> Stamped[T] | None:
         return self._frames[-1] if self._frames else None
@@ -85,7 +98,8 @@ class JointStates:
 
     def update(self, positions: Mapping[str, float], stamp_ns: int, arrival_ns: int) -> None:
         for name, position in positions.items():
-            if name in self.wanted:  # bounded: a publisher of odd names grows nothing
+            # Bounded: a publisher of odd names grows nothing; a repeat refreshes nothing.
+            if name in self.wanted and not is_repeat(stamp_ns, self._latest.get(name), position):
                 self._latest[name] = Stamped(position, stamp_ns, arrival_ns)
 
     def drop(self, names: Iterable[str] | None = None) -> None:

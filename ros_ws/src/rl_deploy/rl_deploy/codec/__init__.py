@@ -5,6 +5,7 @@ Converters read fields by name, so rclpy messages work wherever a rosbags messag
 
 from rl_deploy.codec.camera_info import Intrinsics, intrinsics_from_camera_info
 from rl_deploy.codec.commands import (
+    TRAJECTORY_STARTS_ON_RECEIPT,
     DiagnosticLevel,
     DiagnosticStatusData,
     diagnostic_array,
@@ -43,6 +44,7 @@ __all__ = [
     "DEPTH_ENCODINGS",
     "POSE_MSGTYPES",
     "SUPPORTED_ENCODINGS",
+    "TRAJECTORY_STARTS_ON_RECEIPT",
     "TYPESTORE",
     "DecodeError",
     "DiagnosticLevel",

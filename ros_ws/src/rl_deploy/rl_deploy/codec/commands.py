@@ -71,6 +71,10 @@ def twist_stamped(cmd: BaseVelocity, stamp_ns: int, frame_id: str) -> Any:
     return message_class(TWIST_STAMPED)(header=make_header(stamp_ns, frame_id), twist=twist(cmd))
 
 
+# A JointTrajectory's header.stamp is when its motion starts; 0 means on receipt.
+TRAJECTORY_STARTS_ON_RECEIPT = 0
+
+
 def joint_trajectory(
     target: ArmTarget, stamp_ns: int, frame_id: str, time_from_start_ns: int
 ) -> Any:

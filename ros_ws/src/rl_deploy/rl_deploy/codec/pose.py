@@ -92,7 +92,8 @@ class TransformTree:
         unless by more than _TIME_RESET_NS: then every moving transform is dropped first (as
         tf2 clears its buffer when time jumps back) and True is returned.
 
-        Every transform is checked before any is stored, so a bad message changes nothing.
+        Every transform is checked before any is stored, so a bad message changes nothing; one
+        that would close a loop of frames is a DecodeError (tf2 refuses them too).
         """
         incoming: list[tuple[str, _Link]] = []
         for transform in tf_message.transforms:
@@ -112,12 +113,16 @@ class TransformTree:
             and held.stamp_ns - link.stamp_ns > _TIME_RESET_NS
             for child, link in incoming
         )
-        if went_back:
-            self.clear(keep_static=True)
+        links = (
+            {c: k for c, k in self._links.items() if k.static} if went_back else dict(self._links)
+        )
         for child, link in incoming:
-            held = self._links.get(child)
+            held = links.get(child)
             if held is None or link.static or held.static or link.stamp_ns >= held.stamp_ns:
-                self._links[child] = link
+                links[child] = link
+        for child, _ in incoming:
+            _ancestors(links, child)  # raises on a loop
+        self._links = links
         return went_back
 
     def clear(self, *, keep_static: bool = False) -> None:
@@ -156,18 +161,9 @@ class TransformTree:
         moving = [link.stamp_ns for link in links if not link.static]
         return min(moving) if moving else min(link.stamp_ns for link in links)
 
-    def _ancestors(self, frame: str) -> list[str]:
-        """`frame`, its parent, grandparent … up to the root of its tree."""
-        chain = [frame]
-        while (link := self._links.get(chain[-1])) is not None:
-            if link.parent in chain:
-                raise DecodeError(f"tf frames form a loop: {[*chain, link.parent]}")
-            chain.append(link.parent)
-        return chain
-
     def _path(self, parent: str, child: str) -> tuple[list[str], list[str]]:
         """Child frames whose links lead from each end up to the nearest common ancestor."""
-        up_parent, up_child = self._ancestors(parent), self._ancestors(child)
+        up_parent, up_child = _ancestors(self._links, parent), _ancestors(self._links, child)
         in_parent_chain = set(up_parent)
         common = next((frame for frame in up_child if frame in in_parent_chain), None)
         if common is None:
@@ -183,3 +179,13 @@ class TransformTree:
         for frame in frames_up:
             matrix = self._links[frame].child_in_parent @ matrix
         return matrix
+
+
+def _ancestors(links: dict[str, _Link], frame: str) -> list[str]:
+    """`frame`, its parent, grandparent … up to the root of its tree."""
+    chain = [frame]
+    while (link := links.get(chain[-1])) is not None:
+        if link.parent in chain:
+            raise DecodeError(f"tf frames would form a loop: {[*chain, link.parent]}")
+        chain.append(link.parent)
+    return chain

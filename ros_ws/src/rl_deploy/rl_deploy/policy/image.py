@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from rl_deploy.depth import MM_PER_M, DepthImage
+from rl_deploy.depth import MM_PER_M, DepthImage, invalid_depth
 from rl_deploy.errors import DecodeError
 from rl_deploy.policy.card import DepthPreprocess, ImageGeometry
 
@@ -22,9 +22,6 @@ _CV2_INTERPOLATION = {
     "linear": cv2.INTER_LINEAR,
     "cubic": cv2.INTER_CUBIC,
 }
-# Sentinels such as 65.535 m (uint16 65535 / 1000) are matched with this relative tolerance,
-# because float32 division and multiplication round them differently by an ulp or two.
-SENTINEL_RTOL = 1e-6
 G = TypeVar("G", bound=np.generic)
 
 
@@ -116,13 +113,7 @@ def preprocess_depth(
     else:
         with np.errstate(over="ignore"):  # float64 beyond float32's range: inf, invalid below
             values = np.array(image, dtype=np.float32, copy=True)
-        invalid = ~np.isfinite(values)
-        for sentinel in depth.invalid_values:
-            if sentinel == 0.0:
-                invalid |= values == 0.0
-            else:
-                invalid |= np.abs(values - np.float32(sentinel)) <= abs(sentinel) * SENTINEL_RTOL
-        values[invalid] = depth.fill_m
+        values[invalid_depth(values, depth.invalid_values)] = depth.fill_m
         np.clip(values, depth.min_m, depth.max_m, out=values)
         values *= np.float32(depth.scale)
     resized = _resize_crop(values, geometry, _CV2_INTERPOLATION[geometry.interpolation])
