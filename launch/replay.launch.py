@@ -4,7 +4,8 @@ robot.launch.py on the bag's time.
     ros2 launch rl_deploy_ros replay.launch.py bag:=/data/kitchen_run rate:=0.5
 
 Recorded commands (/cmd_vel, the arm controller's topic, /diagnostics, and the stack's own
-outputs under /rl_deploy/) are moved under /recorded/ so they do not mix with what the stack
+outputs in STACK_OUTPUTS: commands, target mask, detections, label map, overlay and the masks of
+the shipped classes) are moved under /recorded/ so they do not mix with what the stack
 publishes now. Where `ros2 bag` is not
 installed, player:=bag_play uses this package's player. For the fastest and deterministic
 offline run, without ROS, use `rl-deploy replay BAG --out DIR` instead.

@@ -192,6 +192,7 @@ def test_an_engaged_estop_outlives_cleanup_and_configure(start_node, probe):
 
 
 def test_bad_parameter_rejected_with_its_name(start_node, probe):
+    probe.listen("/cmd_vel", Twist)
     start_node("command_guard", GUARD_ARGS)
     value = ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=-1.0)
     request = SetParameters.Request(parameters=[Parameter(name="input_timeout_s", value=value)])
@@ -199,6 +200,25 @@ def test_bad_parameter_rejected_with_its_name(start_node, probe):
     (result,) = probe.call(SetParameters, "/command_guard/set_parameters", request).results
     assert not result.successful
     assert "input_timeout_s" in result.reason
+
+    def refused(name: str, value: ParameterValue) -> str:
+        request = SetParameters.Request(parameters=[Parameter(name=name, value=value)])
+        (result,) = probe.call(SetParameters, "/command_guard/set_parameters", request).results
+        assert not result.successful, name
+        return str(result.reason)
+
+    # A timeout that would make the guard wait for ever is not a timeout.
+    forever = ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=1e9)
+    assert "input_timeout_s must be at most" in refused("input_timeout_s", forever)
+    # A name too long for the file system: a reason, not a dead guard.
+    long_name = ParameterValue(type=ParameterType.PARAMETER_STRING, string_value="p" * 300)
+    assert "too long" in refused("robot_profile", long_name)
+    # Its timer runs on the clock it was activated on: the other would silence it.
+    sim_time = ParameterValue(type=ParameterType.PARAMETER_BOOL, bool_value=True)
+    assert "unconfigured" in refused("use_sim_time", sim_time)
+    assert get_state(probe) == State.PRIMARY_STATE_ACTIVE
+    since_ns = time.monotonic_ns()
+    wait_for(lambda: len(probe.messages("/cmd_vel", since_ns)) >= 5, 5, "the guard still talks")
 
 
 def test_bad_params_file_stops_startup_with_its_name(start_node, tmp_path):

@@ -257,6 +257,20 @@ def test_policy_rejects_bad_parameters_by_name(start_node, probe):
     assert "ros.qos.camera" in result.reason
     fine = ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=0.3)
     assert set_parameter(probe, "policy_node", "timeouts.camera_s", fine).successful
+    forever = ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=1e9)
+    result = set_parameter(probe, "policy_node", "timeouts.camera_s", forever)
+    assert not result.successful and "timeouts.camera_s must be at most" in result.reason
+    # Integer arrays reach the check as rclpy's array.array: a valid one is accepted.
+    ids = ParameterValue(
+        type=ParameterType.PARAMETER_INTEGER_ARRAY, integer_array_value=[5, 4, 3, 2, 1]
+    )
+    result = set_parameter(probe, "policy_node", "masks.class_ids", ids)
+    assert result.successful, result.reason
+    # A card path too long for the file system: a reason, and the node lives on.
+    long_name = ParameterValue(type=ParameterType.PARAMETER_STRING, string_value="c" * 300)
+    result = set_parameter(probe, "policy_node", "policy.card", long_name)
+    assert not result.successful and result.reason
+    assert get_state(probe) == State.PRIMARY_STATE_UNCONFIGURED
 
 
 def test_a_latched_estop_sent_before_the_policy_started_holds_it(start_node, probe):

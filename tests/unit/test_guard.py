@@ -23,7 +23,7 @@ from rl_deploy.codec.typestore import (
 )
 from rl_deploy.command import ArmTarget, BaseVelocity
 from rl_deploy.errors import ConfigError
-from rl_deploy.guard import CommandGuard, GuardConfig, GuardIO, GuardStep
+from rl_deploy.guard import ESTOP_OPERATOR, CommandGuard, GuardConfig, GuardIO, GuardStep
 from rl_deploy.safety import SafetyLimits
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -247,7 +247,13 @@ def test_clock_going_back_drops_only_the_joints_measured_after_now(guard):
 
 @pytest.mark.parametrize(
     ("key", "value"),
-    [("period_s", 0.0), ("input_timeout_s", math.inf), ("teleop_timeout_s", -1.0)],
+    [
+        ("period_s", 0.0),
+        ("input_timeout_s", math.inf),
+        ("teleop_timeout_s", -1.0),
+        ("teleop_timeout_s", 3600.0),  # the operator's last twist would hold for an hour
+        ("joints_timeout_s", 6.0),
+    ],
 )
 def test_config_rejects_bad_values_by_name(limits, key, value):
     with pytest.raises(ConfigError, match=key):
@@ -356,15 +362,33 @@ def test_step_forwards_then_zeroes_on_garbage(step):
     assert decoded_twist(step.tick(40 * PERIOD_NS)).linear.x == 0.0
 
 
-def test_step_garbage_teleop_drops_it_at_once(step):
+def test_step_garbage_teleop_stands_the_robot_still_until_teleop_is_quiet(step):
     step.feed("cmd_vel_in", twist_bytes(0.1), 0)
     step.feed("cmd_vel_teleop", twist_bytes(0.0, 0.3), 0)
     assert step.guard.step(0).source == "teleop"
     assert step.feed("cmd_vel_teleop", b"\x00\x01garbage", PERIOD_NS) == []
     assert step.decode_errors == {"cmd_vel_teleop": 1}
-    # As for a non-finite teleop twist: the policy drives again, not the last teleop twist.
-    step.feed("cmd_vel_in", twist_bytes(0.1), 2 * PERIOD_NS)
-    assert step.guard.step(2 * PERIOD_NS).source == "policy"
+    # The operator's command is unreadable: zero from teleop, not the policy taking over.
+    for tick in range(2, 20):
+        step.feed("cmd_vel_in", twist_bytes(0.1), tick * PERIOD_NS)
+        decision = step.guard.step(tick * PERIOD_NS)
+        assert decision.source == "teleop"
+    assert decision.base == BaseVelocity()  # ramped down to a standstill
+    quiet_ns = PERIOD_NS + round(step.guard.config.teleop_timeout_s * 1e9) + PERIOD_NS
+    step.feed("cmd_vel_in", twist_bytes(0.1), quiet_ns)
+    assert step.guard.step(quiet_ns).source == "policy"
+
+
+def test_the_operators_estop_is_not_released_by_the_topic(step):
+    step.feed("cmd_vel_in", twist_bytes(0.1), 0)
+    step.set_estop(True, ESTOP_OPERATOR)
+    release = codec.encode(message_class(BOOL)(data=False), BOOL)
+    step.feed("estop", release, 0)  # an e-stop bridge repeating "all clear"
+    assert step.guard.step(0).source == "estop"
+    step.feed("estop", codec.encode(message_class(BOOL)(data=True), BOOL), 0)
+    step.set_estop(False, ESTOP_OPERATOR)  # the operator's reset ends every stop
+    step.feed("cmd_vel_in", twist_bytes(0.1), PERIOD_NS)
+    assert step.guard.step(PERIOD_NS).source == "policy"
 
 
 def test_step_estop_topic_and_diagnostics(step):

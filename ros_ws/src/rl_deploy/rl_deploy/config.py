@@ -16,10 +16,11 @@ import yaml
 
 from rl_deploy.errors import ConfigError
 from rl_deploy.perception.runner import DetectorConfig
-from rl_deploy.settings import setting
+from rl_deploy.settings import MAX_TIMEOUT_S, setting
 
 # Keys of a node's params file that belong to the ROS host, not to the pipeline.
 HOST_KEYS = frozenset({"ros", "use_sim_time"})
+MAX_SYNC_SLOP_S = 1.0  # far beyond any camera's frame period
 
 PoseSource = Literal["amcl", "pose_stamped", "odometry", "tf"]
 MaskSource = Literal["segmentation", "detector", "topics"]
@@ -118,9 +119,9 @@ class FramesConfig:
 
 @dataclass(frozen=True)
 class TimeoutsConfig:
-    camera_s: float = setting(0.5, "s; older camera frames give zero commands.")
-    joints_s: float = setting(0.5, "s; older joint states give zero commands.")
-    pose_s: float = setting(0.5, "s; an older pose gives zero commands.")
+    camera_s: float = setting(0.5, "s (at most 5); older camera frames give zero commands.")
+    joints_s: float = setting(0.5, "s (at most 5); older joint states give zero commands.")
+    pose_s: float = setting(0.5, "s (at most 5); an older pose gives zero commands.")
 
 
 @dataclass(frozen=True)
@@ -169,7 +170,7 @@ class PipelineConfig:
         "amcl", "Message type of the pose topic: amcl, pose_stamped, odometry or tf."
     )
     sync_slop_s: float = setting(
-        0.05, "s; depth, mask and RGB stamps closer than this form one frame set."
+        0.05, "s (at most 1); depth, mask and RGB stamps closer than this form one frame set."
     )
     depth_min_valid_fraction: float = setting(
         0.05,
@@ -241,6 +242,15 @@ class PipelineConfig:
         ):
             if not math.isfinite(value) or value <= 0:
                 raise ConfigError(f"{key} must be a finite number > 0, got {value!r}")
+        for key, value, most in (
+            ("timeouts.camera_s", self.timeouts.camera_s, MAX_TIMEOUT_S),
+            ("timeouts.joints_s", self.timeouts.joints_s, MAX_TIMEOUT_S),
+            ("timeouts.pose_s", self.timeouts.pose_s, MAX_TIMEOUT_S),
+            ("sync_slop_s", self.sync_slop_s, MAX_SYNC_SLOP_S),
+            ("depth_min_valid_fraction", self.depth_min_valid_fraction, 1.0),
+        ):
+            if value > most:
+                raise ConfigError(f"{key} must be at most {most}, got {value!r}")
         if not (math.isfinite(self.drift.spread_factor) and self.drift.spread_factor > 1):
             raise ConfigError(
                 f"drift.spread_factor must be a finite number > 1, got {self.drift.spread_factor!r}"

@@ -29,7 +29,7 @@ from rl_deploy.errors import ConfigError, DecodeError, RlDeployError
 from rl_deploy.io import Output
 from rl_deploy.log import RateLimitedLog, diagnostics_due
 from rl_deploy.safety import SafetyFilter, SafetyLimits
-from rl_deploy.settings import setting
+from rl_deploy.settings import MAX_TIMEOUT_S, setting
 from rl_deploy.sync import JointStates, Stamped
 
 logger = logging.getLogger(__name__)
@@ -52,19 +52,23 @@ class GuardConfig:
     period_s: float = setting(0.02, "s between two outputs (zero or not).")
     input_timeout_s: float = setting(
         0.15,
-        "s; a policy command older than this gives zero. Keep it below two policy periods "
-        "minus period_s.",
+        "s (at most 5); a policy command older than this gives zero. Keep it below two policy "
+        "periods minus period_s.",
     )
     teleop_timeout_s: float = setting(
-        0.5, "s; teleop has priority while its last message is this fresh."
+        0.5, "s (at most 5); teleop has priority while its last message is this fresh."
     )
-    joints_timeout_s: float = setting(0.5, "s; arm targets need a joint measurement this fresh.")
+    joints_timeout_s: float = setting(
+        0.5, "s (at most 5); arm targets need a joint measurement this fresh."
+    )
 
     def __post_init__(self) -> None:
         for key in ("period_s", "input_timeout_s", "teleop_timeout_s", "joints_timeout_s"):
             value = getattr(self, key)
             if not math.isfinite(value) or value <= 0:
                 raise ConfigError(f"{key} must be a finite number > 0, got {value!r}")
+            if key != "period_s" and value > MAX_TIMEOUT_S:
+                raise ConfigError(f"{key} must be at most {MAX_TIMEOUT_S} s, got {value!r}")
         if self.input_timeout_s < self.period_s:
             raise ConfigError(
                 f"input_timeout_s ({self.input_timeout_s}) must be at least period_s "
@@ -93,13 +97,16 @@ class GuardCounters:
     forwarded_arm: int = 0
 
 
+ESTOP_TOPIC, ESTOP_OPERATOR = "topic", "operator"
+
+
 class CommandGuard:
     """Pure state machine behind the command_guard node; the clock is passed in (ns)."""
 
     def __init__(self, config: GuardConfig) -> None:
         self.config = config
         self.counters = GuardCounters()
-        self.estop = False
+        self.estop_sources: set[str] = set()  # who has the e-stop engaged
         self._policy: Stamped[BaseVelocity] | None = None  # stamped with its arrival
         self._teleop: Stamped[BaseVelocity] | None = None
         # Only joints with limits can be commanded, so only theirs are kept.
@@ -107,16 +114,33 @@ class CommandGuard:
         # Speed and acceleration limits at the guard's own rate; it remembers the last output.
         self._base_filter = SafetyFilter(config.limits, config.period_s)
 
-    def set_estop(self, engaged: bool) -> None:
-        """Engaged: zero now and until released; released: resume from zero."""
-        self.estop = engaged
+    @property
+    def estop(self) -> bool:
+        return bool(self.estop_sources)
+
+    def set_estop(self, engaged: bool, source: str = ESTOP_TOPIC) -> None:
+        """Engaged: zero now and until released; released: resume from zero.
+
+        Each source releases only its own stop: an e-stop topic repeating `false` does not undo
+        the operator's. The operator's release (ESTOP_OPERATOR, the node's service) ends
+        every stop, as a reset button does; a source still saying stop engages it again.
+        """
+        if engaged:
+            self.estop_sources.add(source)
+        elif source == ESTOP_OPERATOR:
+            self.estop_sources.clear()
+        else:
+            self.estop_sources.discard(source)
 
     def on_policy(self, velocity: BaseVelocity, now_ns: int) -> None:
         """A non-finite twist drops the source at once instead of keeping its last command."""
         self._policy = Stamped(velocity, now_ns, now_ns) if self._accept(velocity) else None
 
     def on_teleop(self, velocity: BaseVelocity, now_ns: int) -> None:
-        self._teleop = Stamped(velocity, now_ns, now_ns) if self._accept(velocity) else None
+        """A non-finite twist from the operator is a zero one: the robot stands still until
+        teleop has been quiet for its timeout, rather than going back to the policy at once."""
+        held = velocity if self._accept(velocity) else BaseVelocity()
+        self._teleop = Stamped(held, now_ns, now_ns)
 
     def on_joints(
         self, positions: Mapping[str, float], now_ns: int, stamp_ns: int | None = None
@@ -301,8 +325,9 @@ class GuardStep:
         }
 
     def feed(self, topic: str, data: bytes | memoryview, now_ns: int) -> list[Output]:
-        """Take one message; never raises. A bad policy or teleop twist drops that input at once; a
-        bad e-stop message engages the e-stop."""
+        """Take one message; never raises. A bad policy twist drops that input at once, a bad
+        teleop twist holds a zero one (CommandGuard.on_teleop), a bad e-stop message engages the
+        e-stop."""
         handler = self._handlers.get(topic)
         if handler is None:
             return []
@@ -314,7 +339,7 @@ class GuardStep:
         except RlDeployError as err:
             self.decode_errors[topic] = self.decode_errors.get(topic, 0) + 1
             self._log.warning(topic, f"dropped message on {topic}: {err}")
-            # Garbage on a twist input drops its last command at once, as a non-finite twist does.
+            # Garbage on a twist input is taken as a non-finite twist is.
             if topic == self.io.topics.cmd_vel_in:
                 self.guard.on_policy(BaseVelocity(math.nan), now_ns)
             elif topic == self.io.topics.teleop:
@@ -327,10 +352,14 @@ class GuardStep:
                 self.set_estop(True)
             return []
 
-    def set_estop(self, engaged: bool) -> None:
-        if engaged != self.guard.estop:
-            logger.warning("e-stop %s", "engaged" if engaged else "released")
-        self.guard.set_estop(engaged)
+    def set_estop(self, engaged: bool, source: str = ESTOP_TOPIC) -> None:
+        was = self.guard.estop
+        self.guard.set_estop(engaged, source)
+        if self.guard.estop != was:
+            logger.warning("e-stop %s by the %s", "engaged" if engaged else "released", source)
+        elif not engaged and was:
+            held = sorted(self.guard.estop_sources)
+            logger.warning("e-stop release by the %s: still engaged by the %s", source, held)
 
     def tick(self, now_ns: int) -> list[Output]:
         """One output period: the base command, and health every diagnostics period."""

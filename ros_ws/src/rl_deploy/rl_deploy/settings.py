@@ -11,6 +11,9 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 DESCRIPTION = "description"
+# Upper bound of every staleness timeout (pipeline and guard): a stop that waits longer for a
+# dead input is no stop, and neither a params file nor `ros2 param set` may make one.
+MAX_TIMEOUT_S = 5.0
 
 
 def setting(default: T, description: str) -> T:

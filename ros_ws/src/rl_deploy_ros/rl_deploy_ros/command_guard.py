@@ -12,7 +12,7 @@ from std_srvs.srv import SetBool
 
 from rl_deploy.config import config_from_mapping
 from rl_deploy.errors import RlDeployError
-from rl_deploy.guard import GuardConfig, GuardIO, GuardStep
+from rl_deploy.guard import ESTOP_OPERATOR, GuardConfig, GuardIO, GuardStep
 from rl_deploy.safety import load_robot_limits
 from rl_deploy_ros import host
 from rl_deploy_ros.params import field_values, guard_specs
@@ -32,10 +32,10 @@ def build_step(values: dict[str, Any]) -> GuardStep:
 class CommandGuardNode(LifecycleNode):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("command_guard", **kwargs)
-        host.declare(self, SPECS, build_step)
+        host.declare(self, SPECS, build_step, configured=lambda: self._topics is not None)
         self._step: GuardStep | None = None
         # An engaged e-stop outlives cleanup: a reconfigured guard must not release it.
-        self._estop_engaged = False
+        self._estop_sources: set[str] = set()
         self._topics: host.RawTopics | None = None
         self._timer: Any = None
         self._service: Any = None
@@ -50,7 +50,8 @@ class CommandGuardNode(LifecycleNode):
             self._step = build_step(values)
         except RlDeployError as err:
             return host.failure(self, err)
-        self._step.set_estop(self._estop_engaged)
+        for source in self._estop_sources:
+            self._step.set_estop(True, source)
         input_qos = host.qos_profile(values["ros.qos.input"], "ros.qos.input")
         self._topics = host.RawTopics(
             self,
@@ -106,7 +107,7 @@ class CommandGuardNode(LifecycleNode):
 
     def _release(self) -> None:
         if self._step is not None:
-            self._estop_engaged = self._step.guard.estop
+            self._estop_sources = set(self._step.guard.estop_sources)
         self._cancel_timer()
         if self._topics is not None:
             self._topics.destroy()
@@ -127,7 +128,7 @@ class CommandGuardNode(LifecycleNode):
         if self._step is None:
             response.success, response.message = False, "command_guard is not configured"
             return response
-        self._step.set_estop(bool(request.data))
+        self._step.set_estop(bool(request.data), ESTOP_OPERATOR)
         response.success = True
         response.message = "e-stop engaged" if request.data else "e-stop released"
         return response

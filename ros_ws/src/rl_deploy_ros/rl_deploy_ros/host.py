@@ -65,12 +65,18 @@ _CAMERA_TYPES += ("sensor_msgs/msg/CameraInfo",)
 
 
 def declare(
-    node: LifecycleNode, specs: Sequence[ParamSpec], validate: Callable[[dict[str, Any]], None]
+    node: LifecycleNode,
+    specs: Sequence[ParamSpec],
+    validate: Callable[[dict[str, Any]], None],
+    configured: Callable[[], bool] = lambda: False,
 ) -> None:
     """Declare every spec; later `ros2 param set` calls are checked by `validate` first.
 
     Values from the params file are checked on configure, where all of them are known (one
-    at a time they could contradict a default that the same file also overrides).
+    at a time they could contradict a default that the same file also overrides). A refused
+    value leaves the node as it was: whatever `validate` raises becomes the reason, the node
+    keeps running. `use_sim_time` may change only while not `configured`: the timers made at
+    configure and activate run on the clock of that moment, and would stop with the other.
     """
     for spec in specs:
         kind = _TYPES[spec.kind]
@@ -91,13 +97,18 @@ def declare(
     names = {spec.name for spec in specs}
 
     def on_set(parameters: list[Parameter]) -> SetParametersResult:
+        if configured() and any(p.name == "use_sim_time" for p in parameters):
+            reason = "use_sim_time can change only while the node is unconfigured (cleanup first)"
+            return SetParametersResult(successful=False, reason=reason)
         # rclpy's own parameters (use_sim_time) are not the config's: validate only ours.
-        ours = {p.name: p.value for p in parameters if p.name in names}
+        ours = {p.name: _plain(p.value) for p in parameters if p.name in names}
         merged = {**values(node, specs), **ours}
         try:
             validate(merged)
         except (RlDeployError, ValueError) as err:
             return SetParametersResult(successful=False, reason=str(err))
+        except Exception as err:  # a refusal, never a dead node (OSError: a 300-char path)
+            return SetParametersResult(successful=False, reason=f"{type(err).__name__}: {err}")
         return SetParametersResult(successful=True)
 
     node.add_on_set_parameters_callback(on_set)
@@ -111,8 +122,12 @@ def values(node: LifecycleNode, specs: Sequence[ParamSpec]) -> dict[str, Any]:
             read[spec.name] = node.get_parameter(spec.name).value
         except rclpy.exceptions.ParameterUninitializedException:
             read[spec.name] = spec.default  # an empty list declared by type only
-    # Numeric arrays come back as array.array; the core wants plain lists.
-    return {k: list(v) if isinstance(v, tuple | list | array.array) else v for k, v in read.items()}
+    return {name: _plain(value) for name, value in read.items()}
+
+
+def _plain(value: Any) -> Any:
+    """Numeric arrays come as array.array (and tuples); the core wants plain lists."""
+    return list(value) if isinstance(value, tuple | list | array.array) else value
 
 
 def qos_profile(text: str, parameter: str) -> QoSProfile:
@@ -190,9 +205,11 @@ def base_dir_for(relative: str, base_dir: str = "") -> Path:
     when `relative` exists there (a source checkout), else the installed package share."""
     if base_dir:
         return Path(base_dir)
-    if Path(relative).exists():
-        return Path.cwd()
-    return share_dir()
+    try:
+        here = Path(relative).exists()
+    except OSError as err:  # a name longer than the file system allows
+        raise ConfigError(f"cannot look for {relative[:80]!r}: {err.strerror}") from err
+    return Path.cwd() if here else share_dir()
 
 
 def share_dir() -> Path:

@@ -34,7 +34,7 @@ def build_config(values: dict[str, Any]) -> PerceptionConfig:
 class PerceptionNode(LifecycleNode):
     def __init__(self, name: str = "perception_node", **kwargs: Any) -> None:
         super().__init__(name, **kwargs)
-        host.declare(self, SPECS, build_config)
+        host.declare(self, SPECS, build_config, configured=lambda: self._topics is not None)
         self.step: PerceptionStep | None = None
         # Extra consumers of every output in this process (stack_node's policy).
         self.listeners: list[Callable[[list[Output]], None]] = []

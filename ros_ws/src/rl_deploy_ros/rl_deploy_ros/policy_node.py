@@ -32,7 +32,7 @@ def build_config(values: dict[str, Any]) -> PipelineConfig:
 class PolicyNode(LifecycleNode):
     def __init__(self, name: str = "policy_node", **kwargs: Any) -> None:
         super().__init__(name, **kwargs)
-        host.declare(self, SPECS, build_config)
+        host.declare(self, SPECS, build_config, configured=lambda: self._topics is not None)
         self.pipeline: Pipeline | None = None
         # stack_node: which inputs another node of this process feeds (no DDS subscription),
         # those chosen at configure, and whether that node runs a detector here (the policy
