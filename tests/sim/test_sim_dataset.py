@@ -7,8 +7,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 import yaml
 
+from rl_deploy.cli import main
 from rl_deploy.sim import SceneSpec
 from rl_deploy.sim.dataset import _label_lines, generate_dataset, instance_labels, sample_view
 from rl_deploy.sim.render import CameraRenderer
@@ -63,3 +65,26 @@ def test_labels_fill_back_to_the_instance_masks(scene: SceneSpec):
     finally:
         renderer.close()
     assert checked >= 6
+
+
+def test_a_directory_that_is_not_a_dataset_is_never_replaced(tmp_path: Path, capsys) -> None:
+    mine = tmp_path / "mine"
+    (mine / "sub").mkdir(parents=True)
+    (mine / "notes.txt").write_text("precious")
+    assert main(["sim-dataset", str(mine), "--images", "2", "--imgsz", "32"]) == 2
+    err = capsys.readouterr().err
+    assert "not a dataset" in err and "notes.txt" in err
+    assert (mine / "notes.txt").read_text() == "precious" and (mine / "sub").is_dir()
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [("--images", "1"), ("--imgsz", "0"), ("--imgsz", "100000"), ("--seed", "-1")],
+)
+def test_bad_sizes_are_refused_before_anything_is_removed(tmp_path: Path, capsys, flag, value):
+    earlier = tmp_path / "ds"
+    (earlier / "images").mkdir(parents=True)
+    (earlier / "data.yaml").write_text("names: {}\n")
+    assert main(["sim-dataset", str(earlier), flag, value]) == 2
+    assert flag in capsys.readouterr().err
+    assert (earlier / "data.yaml").is_file()  # an earlier dataset stays until the new one can start

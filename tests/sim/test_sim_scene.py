@@ -104,6 +104,14 @@ def test_unreadable_file_names_the_path(tmp_path: Path) -> None:
         load_scene(path)
 
 
+@pytest.mark.parametrize("text", ["", "- room\n"])
+def test_a_scene_file_that_is_not_a_mapping_says_so(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "scene.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"scene\.yaml: the document must be a mapping"):
+        load_scene(path)
+
+
 def test_scene_file_round_trip(tmp_path: Path, scene_document: dict[str, Any]) -> None:
     path = tmp_path / "scene.yaml"
     path.write_text(yaml.safe_dump(scene_document), encoding="utf-8")

@@ -107,3 +107,34 @@ def test_scene_and_robot_profile_that_are_not_utf8_are_config_errors(tmp_path: P
         load_scene(path)
     with pytest.raises(ConfigError, match=r"file\.yaml"):
         load_robot_limits(path)
+
+
+@pytest.mark.parametrize("command", [["sim", "--episodes", "1"], ["demo"]])
+def test_sim_and_demo_refuse_an_out_that_is_a_file_before_any_episode(
+    command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    taken = tmp_path / "taken"
+    taken.write_text("mine")
+    assert main([*command, "--out", str(taken)]) == EXIT_BAD_SETUP
+    assert "is a file" in capsys.readouterr().err
+    assert taken.read_text() == "mine"
+
+
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [(["--seed", "-1"], "--seed"), (["--depth-noise", "nan"], "--depth-noise")],
+)
+def test_sim_refuses_a_bad_seed_or_fault(
+    extra: list[str], named: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["sim", "--episodes", "1", *extra]) == EXIT_BAD_SETUP
+    assert named in capsys.readouterr().err
+
+
+def test_train_detector_never_replaces_a_directory_that_is_not_a_dataset(tmp_path: Path) -> None:
+    from rl_deploy.tools.detector_train import generate_dataset
+
+    (tmp_path / "notes.txt").write_text("precious")
+    with pytest.raises(ConfigError, match="not a dataset"):
+        generate_dataset(tmp_path, 2, seed=0, imgsz=64)
+    assert (tmp_path / "notes.txt").read_text() == "precious"

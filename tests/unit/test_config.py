@@ -38,6 +38,7 @@ def test_ros_params_file_is_accepted(tmp_path: Path):
         ({"timeouts": {"camera_s": -1}}, r"timeouts.camera_s must be a finite number > 0"),
         ({"timeouts": {"pose_s": 60.0}}, r"timeouts.pose_s must be at most 5.0, got 60.0"),
         ({"sync_slop_s": 2.0}, r"sync_slop_s must be at most 1.0"),
+        ({"masks": {"depth_tolerance_m": -0.1}}, r"masks.depth_tolerance_m must be a finite"),
         ({"depth_min_valid_fraction": 1.5}, r"depth_min_valid_fraction must be at most 1.0"),
         ({"masks": {"class_ids": [1, 2]}}, r"same length"),
         ({"masks": {"class_ids": [1, "a"]}}, r"masks.class_ids must be a list of int"),

@@ -140,3 +140,20 @@ def test_depth_of_the_cards_no_reading_value_is_not_valid(repo: Path, tmp_path: 
     assert (
         "0.0% valid pixels" in pipeline.last_tick.detail and "65.535" in pipeline.last_tick.detail
     )
+
+
+def test_a_localisation_pose_in_another_frame_is_refused(pipeline: Pipeline) -> None:
+    """amcl's pose in odom (a second publisher, a misconfigured frame) would move the origin
+    the episode's relative pose is measured from."""
+    feed_world(pipeline, T0)
+    pipeline.tick(T0 + 10 * MS)
+    assert pipeline.last_tick.zero_reason is None
+    feed_world(pipeline, T0 + 100 * MS, pose=False)
+    for _, topic, msgtype, msg in _pose_messages(
+        SPEC, TOPICS, Pose2D(3.0, 0.5, 0.0), T0 + 100 * MS
+    ):
+        msg.header = codec.make_header(T0 + 100 * MS, "odom")
+        pipeline.feed(topic, codec.encode(msg, msgtype), T0 + 100 * MS)
+    pipeline.tick(T0 + 110 * MS)
+    assert pipeline.last_tick.zero_reason == "invalid_input"
+    assert pipeline.stats.decode_errors[TOPICS.pose] == 1

@@ -65,3 +65,41 @@ def test_a_delegated_benchmark_prints_only_its_json_on_stdout(capfd, tmp_path, m
     out, err = capfd.readouterr()
     assert json.loads(out) == {"benchmark": "noisy", "argv": ["--imgsz", "320"]}
     assert "loading weights" in err and "native chatter" in err
+
+
+def test_the_users_out_gets_a_copy_of_a_delegated_benchmarks_json(capfd, tmp_path, monkeypatch):
+    (tmp_path / "quiet_bench.py").write_text(
+        "import json\n"
+        "def main(argv):\n"
+        "    out = argv[argv.index('--out') + 1]\n"
+        "    open(out, 'w').write(json.dumps({'benchmark': 'quiet', 'argv': argv[:-2]}))\n"
+        "    return 0\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    mine = tmp_path / "mine.json"
+    assert _delegate("quiet_bench", "main", ["--out", str(mine), "--frames", "1"]) == 0
+    expected = {"benchmark": "quiet", "argv": ["--frames", "1"]}  # one --out reaches it: ours
+    assert json.loads(capfd.readouterr().out) == expected
+    assert json.loads(mine.read_text()) == expected
+    assert main(["bench", "perception", "--out", str(tmp_path)]) == 2
+    assert "--out" in capfd.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["faults", "--trials", "0"],
+        ["fuzz", "--seconds", "nan"],
+        ["codec", "--rounds", "0"],
+        ["replay", "--seconds", "0"],
+        ["soak", "--minutes", "-1"],
+        ["e2e", "--camera-hz", "0"],
+        ["perception-paired", "--imgsz", "0"],
+        ["perception", "--imgsz", "100"],
+    ],
+)
+def test_counts_sizes_and_durations_that_cannot_be_run_are_usage_errors(argv, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", *argv])
+    assert exit_info.value.code == 2
+    assert f"argument {argv[1]}" in capsys.readouterr().err

@@ -241,5 +241,9 @@ def test_misspelt_or_malformed_provider_names_are_config_errors():
 def test_bad_thresholds_are_config_errors():
     with pytest.raises(ConfigError, match=r"conf=1\.5"):
         load_runner(SHIPPED_ONNX, conf=1.5)
+    with pytest.raises(ConfigError, match=r"conf=1\.0"):  # scores must be above it: none is
+        load_runner(SHIPPED_ONNX, conf=1.0)
+    with pytest.raises(ConfigError, match="min_contrast"):  # NaN: every frame would be flat
+        load_runner(SHIPPED_ONNX, min_contrast=float("nan"))
     with pytest.raises(ConfigError, match="io_binding"):
         load_runner(SHIPPED_ONNX, io_binding="sometimes")

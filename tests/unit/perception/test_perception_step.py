@@ -9,6 +9,7 @@ from perception_helpers import frames, image_cdr, shipped_runner
 from rl_deploy import codec
 from rl_deploy.codec.typestore import CAMERA_INFO, DETECTION2D_ARRAY, IMAGE, LABEL_INFO
 from rl_deploy.errors import ConfigError
+from rl_deploy.io import mask_topic
 from rl_deploy.perception.masks import class_masks
 from rl_deploy.perception.step import (
     STEP_STAGES,
@@ -32,7 +33,9 @@ def _busy_frame() -> np.ndarray:
     return max(frames(), key=lambda f: len(shipped_runner().detect(f)))
 
 
-def _camera_info(width: int, height: int) -> bytes:
+def _camera_info(
+    width: int, height: int, binning: int = 0, roi_hw: tuple[int, int] = (0, 0)
+) -> bytes:
     msg = codec.message_class(CAMERA_INFO)(
         header=codec.make_header(STAMP_NS, "camera"),
         height=height,
@@ -42,10 +45,10 @@ def _camera_info(width: int, height: int) -> bytes:
         k=np.array([500.0, 0, width / 2, 0, 500.0, height / 2, 0, 0, 1]),
         r=np.eye(3).ravel(),
         p=np.array([500.0, 0, width / 2, 0, 0, 500.0, height / 2, 0, 0, 0, 1, 0]),
-        binning_x=0,
-        binning_y=0,
+        binning_x=binning,
+        binning_y=binning,
         roi=codec.message_class("sensor_msgs/msg/RegionOfInterest")(
-            x_offset=0, y_offset=0, height=0, width=0, do_rectify=False
+            x_offset=0, y_offset=0, height=roi_hw[0], width=roi_hw[1], do_rectify=False
         ),
     )
     return codec.encode(msg, CAMERA_INFO)
@@ -151,6 +154,21 @@ def test_frame_size_must_match_camera_info():
     assert len(step.feed(TOPICS.rgb, image_cdr(_busy_frame(), "rgb8", STAMP_NS), 0)) == 6
 
 
+@pytest.mark.parametrize(
+    "info",
+    [
+        {"width": 1280, "height": 960, "binning": 2},  # calibrated at full size, sent binned
+        {"width": 1920, "height": 1080, "roi_hw": (480, 640)},  # a region of interest
+        {"width": 0, "height": 0},  # no size given: nothing to check against
+    ],
+)
+def test_camera_info_gives_the_image_size_with_binning_and_roi(info):
+    step = _step()
+    step.feed(TOPICS.camera_info, _camera_info(**info), 0)
+    assert len(step.feed(TOPICS.rgb, image_cdr(_busy_frame(), "rgb8", STAMP_NS), 0)) == 6
+    assert step.stats.dropped == {}
+
+
 def test_black_frame_publishes_empty_results():
     step = _step()
     black = np.zeros((480, 640, 3), np.uint8)
@@ -226,6 +244,22 @@ def test_configuration_errors_name_the_bad_value():
         PerceptionStep(PerceptionConfig(target_classes=("sofa",)), runner=shipped_runner())
     with pytest.raises(ConfigError, match="mask_size"):
         PerceptionStep(PerceptionConfig(mask_size=(120, 0)), runner=shipped_runner())
+    for tolerance in (-0.1, float("nan")):  # either would blank every mask without a word
+        with pytest.raises(ConfigError, match="depth_tolerance_m"):
+            PerceptionStep(PerceptionConfig(depth_tolerance_m=tolerance), runner=shipped_runner())
+
+
+def test_class_names_become_valid_topic_names():
+    from rclpy.validate_full_topic_name import validate_full_topic_name
+
+    for name, segment in [
+        ("cup", "cup"),
+        ("dining table", "dining_table"),
+        ("3d-print", "_3d_print"),
+    ]:
+        topic = mask_topic("/rl_deploy/masks", name)
+        assert topic == f"/rl_deploy/masks/{segment}"
+        validate_full_topic_name(topic)  # raises on a name rclpy refuses
 
 
 @pytest.mark.parametrize(

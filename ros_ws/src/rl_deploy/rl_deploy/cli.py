@@ -161,7 +161,9 @@ def _make_bag(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     """Closed-loop episodes in the simulator through the stack, recorded and replayed."""
     from rl_deploy.sim.demo import run_demo
+    from rl_deploy.sim.evaluate import check_out_dir
 
+    check_out_dir(args.out)
     return run_demo(args.out)
 
 

@@ -251,6 +251,11 @@ class PipelineConfig:
         ):
             if value > most:
                 raise ConfigError(f"{key} must be at most {most}, got {value!r}")
+        tolerance = self.masks.depth_tolerance_m
+        if not (math.isfinite(tolerance) and tolerance >= 0):
+            raise ConfigError(
+                f"masks.depth_tolerance_m must be a finite number >= 0 (0: off), got {tolerance!r}"
+            )
         if not (math.isfinite(self.drift.spread_factor) and self.drift.spread_factor > 1):
             raise ConfigError(
                 f"drift.spread_factor must be a finite number > 1, got {self.drift.spread_factor!r}"

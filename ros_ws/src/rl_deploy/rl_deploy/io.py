@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+_NOT_IN_A_TOPIC_NAME = re.compile(r"[^A-Za-z0-9_]")
 
 
 @dataclass(frozen=True)
@@ -12,3 +15,12 @@ class Output:
     topic: str
     msgtype: str  # e.g. "geometry_msgs/msg/Twist"
     data: bytes
+
+
+def mask_topic(prefix: str, class_name: str) -> str:
+    """The topic of one class's mask: `<prefix>/<class>`, the class name made a valid ROS name
+    segment ("dining table" -> dining_table; one starting with a digit gets a leading _)."""
+    segment = _NOT_IN_A_TOPIC_NAME.sub("_", class_name)
+    if not segment or segment[0].isdigit():
+        segment = f"_{segment}"
+    return f"{prefix.rstrip('/')}/{segment}"

@@ -20,6 +20,7 @@ from rl_deploy.codec.typestore import IMAGE
 from rl_deploy.config import PipelineConfig
 from rl_deploy.depth import DepthImage
 from rl_deploy.errors import ConfigError, DecodeError
+from rl_deploy.io import mask_topic
 from rl_deploy.perception.detections import Detections
 from rl_deploy.perception.masks import class_masks
 from rl_deploy.perception.runner import YoloSegRunner
@@ -161,7 +162,7 @@ class TopicMasks:
     """One mono8 mask per class on `<prefix>/<class>`, from a separate perception process."""
 
     def __init__(self, prefix: str, classes: tuple[str, ...]) -> None:
-        self._topics = {name: f"{prefix.rstrip('/')}/{name}" for name in classes}
+        self._topics = {name: mask_topic(prefix, name) for name in classes}
         self.buffers: dict[str, FrameBuffer[Any]] = {
             t: FrameBuffer() for t in self._topics.values()
         }

@@ -37,7 +37,7 @@ from rl_deploy.command import Command
 from rl_deploy.config import PipelineConfig
 from rl_deploy.depth import DepthImage
 from rl_deploy.drift import DriftMonitor, drift_status
-from rl_deploy.errors import ConfigError, RlDeployError, StaleInputError
+from rl_deploy.errors import ConfigError, DecodeError, RlDeployError, StaleInputError
 from rl_deploy.geometry import Pose2D
 from rl_deploy.io import Output
 from rl_deploy.log import RateLimitedLog, diagnostics_due
@@ -301,6 +301,15 @@ class Pipeline:
             self._on_tf(msg, now_ns, static=False)
             return
         pose = codec.pose_from_message(msg, POSE_SOURCE_MSGTYPES[self.config.pose_source])
+        frame, fixed = str(msg.header.frame_id).lstrip("/"), self.config.frames.map
+        # A localisation pose (amcl, SLAM) is in the fixed frame; one in another frame (odom,
+        # a second publisher on the topic) would move the episode's origin. Odometry is in its
+        # own odom frame by definition and is taken as it comes.
+        if self.config.pose_source != "odometry" and frame and frame != fixed:
+            raise DecodeError(
+                f"pose frame_id {frame!r} is not frames.map {fixed!r}: a pose in another frame "
+                "cannot be compared with the episode's start (set frames.map if it is yours)"
+            )
         stamp_ns = codec.stamp_to_ns(msg.header.stamp)
         if not is_repeat(stamp_ns, self._pose, pose):
             self._pose = Stamped(pose, stamp_ns, now_ns)

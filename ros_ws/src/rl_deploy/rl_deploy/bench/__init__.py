@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from rl_deploy.errors import RlDeployError
+from rl_deploy.errors import ConfigError, RlDeployError
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_SETUP = 0, 1, 2
 
@@ -86,6 +86,12 @@ def _delegate(module_name: str, function: str, argv: list[str]) -> int:
     if {"-h", "--help"} & set(argv):
         entry: Callable[[list[str]], int] = getattr(importlib.import_module(module_name), function)
         return entry(argv)
+    # The benchmark writes its JSON to a file of ours; the user's --out gets a copy.
+    wanted = argparse.ArgumentParser(add_help=False)
+    wanted.add_argument("--out", type=Path)
+    asked, argv = wanted.parse_known_args(argv)
+    if asked.out is not None and (asked.out.is_dir() or not asked.out.parent.is_dir()):
+        raise ConfigError(f"--out {asked.out}: must name a file in an existing directory")
     with tempfile.TemporaryDirectory(prefix="rl_deploy_bench_") as work:
         out = Path(work) / "result.json"
         sys.stdout.flush()
@@ -100,7 +106,10 @@ def _delegate(module_name: str, function: str, argv: list[str]) -> int:
             os.dup2(saved, 1)
             os.close(saved)
         if out.is_file():
-            print(json.dumps(json.loads(out.read_text())))
+            text = out.read_text()
+            print(json.dumps(json.loads(text)))
+            if asked.out is not None:
+                asked.out.write_text(text)
     return code
 
 

@@ -16,7 +16,14 @@ import numpy as np
 import numpy.typing as npt
 
 from rl_deploy import codec
-from rl_deploy.bench.measure import interleaved_ms, median, ratio, target, warm_allocator
+from rl_deploy.bench.measure import (
+    interleaved_ms,
+    median,
+    positive_int,
+    ratio,
+    target,
+    warm_allocator,
+)
 from rl_deploy.codec.typestore import IMAGE
 
 ENCODINGS = ("rgb8", "16UC1")
@@ -26,9 +33,9 @@ _FRAME = "camera_color_optical_frame"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--width", type=int, default=640)
-    parser.add_argument("--height", type=int, default=480)
-    parser.add_argument("--rounds", type=int, default=300, help="timed calls per function")
+    parser.add_argument("--width", type=positive_int, default=640)
+    parser.add_argument("--height", type=positive_int, default=480)
+    parser.add_argument("--rounds", type=positive_int, default=300, help="timed calls per function")
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:

@@ -17,7 +17,15 @@ from typing import Any
 
 from rl_deploy import codec
 from rl_deploy.bench.load import cpu_load
-from rl_deploy.bench.measure import TimedSession, ratio, summary, target
+from rl_deploy.bench.measure import (
+    TimedSession,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    ratio,
+    summary,
+    target,
+)
 from rl_deploy.bench.perception import network_session
 from rl_deploy.bench.schedule import period_jitter_ms, run_schedule, stream_rates_ns
 from rl_deploy.bench.world import SyntheticWorld
@@ -87,10 +95,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="auto: the detector when its model file exists, else ground-truth segmentation",
     )
     parser.add_argument(
-        "--frames", type=int, default=200, help="direct steps, one control period apart"
+        "--frames", type=positive_int, default=200, help="direct steps, one control period apart"
     )
-    parser.add_argument("--seconds", type=float, default=20.0, help="length of each timed run")
-    parser.add_argument("--load-workers", type=int, default=None, help="default: one per core")
+    parser.add_argument(
+        "--seconds", type=positive_float, default=20.0, help="length of each timed run"
+    )
+    parser.add_argument(
+        "--load-workers", type=non_negative_int, default=None, help="default: one per core"
+    )
     parser.add_argument("--dds", choices=("auto", "on", "off"), default="auto")
     parser.add_argument(
         "--camera-qos",
@@ -99,14 +111,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--threads",
-        type=int,
+        type=non_negative_int,
         default=0,
         help="the detector's ONNX Runtime intra-op threads; 0: its default (the policy's: "
         "policy.intra_op_threads in the config)",
     )
     parser.add_argument(
         "--camera-hz",
-        type=float,
+        type=positive_float,
         default=29.7,
         help="off 30 Hz on purpose: the frame's phase against the control timer sweeps, so "
         "its age at the tick is spread evenly, as across robots",
@@ -118,8 +130,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="publish the camera-sized debug mask in-process; policy_node does only for a "
         "listener, and the DDS run has none",
     )
-    parser.add_argument("--width", type=int, default=640)
-    parser.add_argument("--height", type=int, default=480)
+    parser.add_argument("--width", type=positive_int, default=640)
+    parser.add_argument("--height", type=positive_int, default=480)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:

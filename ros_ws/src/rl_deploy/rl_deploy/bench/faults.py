@@ -19,8 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tqdm import tqdm
+
 from rl_deploy import codec
 from rl_deploy.bench.e2e import DEFAULT_PARAMS, bench_config
+from rl_deploy.bench.measure import non_negative_int, positive_int
 from rl_deploy.bench.models import nan_policy, other_inputs, write_card_variant
 from rl_deploy.bench.world import Message, SyntheticWorld
 from rl_deploy.codec.typestore import BOOL
@@ -246,7 +249,7 @@ def refusal_trials(config: PipelineConfig, work: Path) -> dict[str, dict[str, An
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--trials", type=int, default=20, help="trials per fault")
+    parser.add_argument("--trials", type=positive_int, default=20, help="trials per fault")
     parser.add_argument("--faults", nargs="+", choices=[f.name for f in FAULTS])
     parser.add_argument(
         "--config",
@@ -254,11 +257,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_PARAMS if DEFAULT_PARAMS.is_file() else None,
         help="policy_node params YAML (or pipeline config): in-process and for the nodes",
     )
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--width", type=int, default=640)
-    parser.add_argument("--height", type=int, default=480)
+    parser.add_argument("--seed", type=non_negative_int, default=0)
+    parser.add_argument("--width", type=positive_int, default=640)
+    parser.add_argument("--height", type=positive_int, default=480)
     parser.add_argument("--dds", choices=("auto", "on", "off"), default="auto")
-    parser.add_argument("--dds-trials", type=int, default=10, help="process kills per fault")
+    parser.add_argument(
+        "--dds-trials", type=positive_int, default=10, help="process kills per fault"
+    )
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -270,7 +275,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         setups = Setups(config, Path(work), (args.width, args.height))
         for fault in chosen:
             robot = setups.robot(fault.setup)
-            trials = [run_trial(robot, fault, rng) for _ in range(args.trials)]
+            runs = tqdm(range(args.trials), desc=fault.name, unit="trial", disable=None)
+            trials = [run_trial(robot, fault, rng) for _ in runs]
             faults[fault.name] = summarize(trials)
         refusals = refusal_trials(config, Path(work))
     result: dict[str, Any] = {

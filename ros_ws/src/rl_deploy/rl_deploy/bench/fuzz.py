@@ -25,6 +25,7 @@ import numpy as np
 import yaml
 
 from rl_deploy import codec
+from rl_deploy.bench.measure import non_negative_int, positive_float
 from rl_deploy.bench.world import SyntheticWorld
 from rl_deploy.codec import typestore as msgtypes
 from rl_deploy.config import PipelineConfig
@@ -351,8 +352,8 @@ def _quiet_native_stderr() -> Iterator[None]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--seconds", type=float, default=60.0, help="how long to fuzz")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seconds", type=positive_float, default=60.0, help="how long to fuzz")
+    parser.add_argument("--seed", type=non_negative_int, default=0)
     parser.add_argument("--config", type=Path, help="pipeline config or policy_node params YAML")
 
 

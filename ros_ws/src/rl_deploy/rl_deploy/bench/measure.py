@@ -5,6 +5,8 @@ Peers are timed interleaved (ours, peer, ours, peer …) so a busy neighbour slo
 
 from __future__ import annotations
 
+import argparse
+import math
 import os
 import platform
 import time
@@ -13,6 +15,38 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+
+def positive_int(text: str) -> int:
+    """argparse type of a count or a size: an integer >= 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type of an integer >= 0 (0: none, or a default)."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type of a duration or a rate: a finite number > 0."""
+    value = float(text)
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return value
+
+
+def detector_size(text: str) -> int:
+    """argparse type of a detector input's long side: a multiple of 32 in [32, 4096]."""
+    value = int(text)
+    if not 32 <= value <= 4096 or value % 32:
+        raise argparse.ArgumentTypeError(f"must be a multiple of 32 in [32, 4096], got {text}")
+    return value
 
 
 def interleaved_ms(

@@ -31,8 +31,9 @@ import numpy.typing as npt
 import onnxruntime as ort
 
 from rl_deploy import codec
-from rl_deploy.bench.measure import TimedSession
+from rl_deploy.bench.measure import TimedSession, detector_size, positive_int
 from rl_deploy.codec.typestore import IMAGE
+from rl_deploy.errors import ConfigError
 from rl_deploy.perception.graph import CLASSES_INPUT, network_as_run
 from rl_deploy.perception.letterbox import LetterboxBuffer
 from rl_deploy.perception.model import load_model
@@ -114,6 +115,11 @@ def onnx_for_size(weights: Path, shipped: Path, imgsz_hw: tuple[int, int], cache
             return shipped
     out = cache / f"{shipped.stem}_{imgsz_hw[0]}x{imgsz_hw[1]}.onnx"
     if not out.is_file():
+        if not weights.is_file():
+            raise ConfigError(
+                f"--weights {weights}: no such file, and it is needed to export the detector "
+                f"at {imgsz_hw[0]}x{imgsz_hw[1]}"
+            )
         with stdout_to_stderr():
             export.export_detector(weights, list(imgsz_hw), out)
     return out
@@ -317,9 +323,13 @@ def add_detector_arguments(parser: argparse.ArgumentParser, rounds: int) -> None
     """The detector, sizes, frames and providers a detector benchmark runs on."""
     parser.add_argument("--weights", type=Path, default=Path("models/detector/detector.pt"))
     parser.add_argument("--onnx", type=Path, default=Path("models/detector/detector.onnx"))
-    parser.add_argument("--imgsz", type=int, nargs="+", default=[320, 640], help="long sides")
-    parser.add_argument("--frames", type=int, default=20)
-    parser.add_argument("--rounds", type=int, default=rounds, help="passes over the frames")
+    parser.add_argument(
+        "--imgsz", type=detector_size, nargs="+", default=[320, 640], help="long sides"
+    )
+    parser.add_argument("--frames", type=positive_int, default=20)
+    parser.add_argument(
+        "--rounds", type=positive_int, default=rounds, help="passes over the frames"
+    )
     parser.add_argument("--providers", nargs="+", default=["CPUExecutionProvider"])
     parser.add_argument("--cache", type=Path, default=Path("out/bench"), help="exported models")
 

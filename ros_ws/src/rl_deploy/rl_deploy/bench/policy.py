@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from rl_deploy.bench.measure import interleaved_ms, median, ratio, summary
+from rl_deploy.bench.measure import interleaved_ms, median, positive_int, ratio, summary
 from rl_deploy.bench.world import SyntheticWorld
 from rl_deploy.config import PolicyConfig
 from rl_deploy.policy import Policy, PolicyCard, RawObservation
@@ -24,12 +24,12 @@ CARDS = ("models/example_reach.yaml", "models/ovmm_nav.yaml")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cards", nargs="+", type=Path, default=[Path(c) for c in CARDS])
-    parser.add_argument("--rounds", type=int, default=200, help="timed steps per card")
+    parser.add_argument("--rounds", type=positive_int, default=200, help="timed steps per card")
     parser.add_argument(
         "--providers", nargs="+", default=list(PolicyConfig().providers), help="ONNX Runtime EPs"
     )
-    parser.add_argument("--width", type=int, default=640, help="camera width (px)")
-    parser.add_argument("--height", type=int, default=480, help="camera height (px)")
+    parser.add_argument("--width", type=positive_int, default=640, help="camera width (px)")
+    parser.add_argument("--height", type=positive_int, default=480, help="camera height (px)")
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:

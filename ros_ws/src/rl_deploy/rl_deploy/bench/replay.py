@@ -15,7 +15,7 @@ from typing import Any
 import onnx
 
 from rl_deploy.bench.e2e import bench_config
-from rl_deploy.bench.measure import median, ratio, target
+from rl_deploy.bench.measure import median, positive_float, positive_int, ratio, target
 from rl_deploy.config import PipelineConfig
 from rl_deploy.pipeline import Pipeline
 from rl_deploy.replay import Bag, McapWriter, SyntheticBagSpec, replay, write_synthetic_bag
@@ -26,11 +26,15 @@ REALTIME_TARGET = 3.0  # at a 10 Hz control rate with the detector at 320
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bag", type=Path, help="replay this bag instead of a generated one")
-    parser.add_argument("--seconds", type=float, default=20.0, help="generated bag length")
+    parser.add_argument("--seconds", type=positive_float, default=20.0, help="generated bag length")
     parser.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap")
-    parser.add_argument("--width", type=int, default=640, help="generated bag: camera width")
-    parser.add_argument("--height", type=int, default=480, help="generated bag: camera height")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--width", type=positive_int, default=640, help="generated bag: camera width"
+    )
+    parser.add_argument(
+        "--height", type=positive_int, default=480, help="generated bag: camera height"
+    )
+    parser.add_argument("--repeats", type=positive_int, default=3)
     parser.add_argument("--config", type=Path, help="pipeline config or policy_node params YAML")
     parser.add_argument("--masks", choices=("auto", "detector", "segmentation"), default="auto")
 

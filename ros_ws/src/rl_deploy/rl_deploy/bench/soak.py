@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
 from rl_deploy.bench.e2e import DEFAULT_PARAMS, bench_config, build_pipeline
 from rl_deploy.bench.faults import VirtualRobot
-from rl_deploy.bench.measure import ratio, rss_bytes, target
+from rl_deploy.bench.measure import positive_float, positive_int, ratio, rss_bytes, target
 from rl_deploy.bench.world import SyntheticWorld
 from rl_deploy.replay.synthetic import SyntheticBagSpec
 
@@ -28,7 +29,7 @@ MB = 2**20
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--minutes", type=float, default=30.0, help="bag time to run")
+    parser.add_argument("--minutes", type=positive_float, default=30.0, help="bag time to run")
     parser.add_argument(
         "--config",
         type=Path,
@@ -36,8 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="policy_node params YAML or pipeline config",
     )
     parser.add_argument("--masks", choices=("auto", "detector", "segmentation"), default="auto")
-    parser.add_argument("--width", type=int, default=640)
-    parser.add_argument("--height", type=int, default=480)
+    parser.add_argument("--width", type=positive_int, default=640)
+    parser.add_argument("--height", type=positive_int, default=480)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -54,8 +55,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     count, zero, fed_s = 0, 0, 0.0
     rss_mb: list[tuple[float, float]] = []  # (bag s, MB) after the warm-up
     started = time.perf_counter()
+    bar = tqdm(total=round(total_s), unit="bag s", desc="soak", disable=None)  # a terminal only
     while fed_s < total_s:
         chunk_s = min(CHUNK_S, total_s - fed_s)
+        bar.update(round(fed_s + chunk_s) - round(fed_s))
         for record in robot.run(chunk_s):
             if record.zero_reason is not None:
                 zero += 1
@@ -70,6 +73,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if fed_s >= warmup_s:
             gc.collect()
             rss_mb.append((round(fed_s, 1), rss_bytes() / MB))
+    bar.close()
     wall_s = time.perf_counter() - started
     growth = round(rss_mb[-1][1] - rss_mb[0][1], 2) if rss_mb else None
     drift = {name: _drift(values[:count]) for name, values in stages.items()}

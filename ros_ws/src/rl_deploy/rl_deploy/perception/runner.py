@@ -8,6 +8,7 @@ stay as coefficients until someone asks for them (perception.masks).
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -112,10 +113,15 @@ class YoloSegRunner:
     """Runs one Ultralytics segmentation export with ONNX Runtime."""
 
     def __init__(self, config: DetectorConfig) -> None:
-        if not 0.0 <= config.conf <= 1.0 or not 0.0 <= config.iou <= 1.0 or config.max_det < 1:
+        # Scores must be above conf: at 1.0 nothing could ever be detected.
+        if not 0.0 <= config.conf < 1.0 or not 0.0 <= config.iou <= 1.0 or config.max_det < 1:
             raise ConfigError(
-                f"detector thresholds out of range: conf={config.conf}, iou={config.iou}, "
-                f"max_det={config.max_det}"
+                f"detector thresholds out of range (conf in [0, 1), iou in [0, 1], max_det >= 1): "
+                f"conf={config.conf}, iou={config.iou}, max_det={config.max_det}"
+            )
+        if not (math.isfinite(config.min_contrast) and config.min_contrast >= 0):
+            raise ConfigError(
+                f"min_contrast must be a finite number >= 0, got {config.min_contrast!r}"
             )
         for name in ("io_binding", "protos_on_demand"):
             if getattr(config, name) not in ("auto", "on", "off"):

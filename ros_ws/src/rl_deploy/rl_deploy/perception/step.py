@@ -7,9 +7,11 @@ in-process pipeline calls `detect` and `class_masks` directly and skips the CDR 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -20,7 +22,7 @@ from rl_deploy.codec.template import MaskImageEncoder
 from rl_deploy.codec.typestore import CAMERA_INFO, DETECTION2D_ARRAY, IMAGE, LABEL_INFO
 from rl_deploy.depth import DepthImage
 from rl_deploy.errors import ConfigError, DecodeError, RlDeployError
-from rl_deploy.io import Output
+from rl_deploy.io import Output, mask_topic
 from rl_deploy.log import RateLimitedLog
 from rl_deploy.perception import masks as mask_ops
 from rl_deploy.perception.detections import Detections
@@ -120,7 +122,17 @@ class PerceptionStep:
             or (0 in size and any(size))
         ):
             raise ConfigError(f"mask_size must be (height, width) > 0 or (0, 0), got {size!r}")
-        self.mask_topics = {name: f"{config.topics.masks}/{name}" for name in self.target_classes}
+        self.mask_topics = {
+            name: mask_topic(config.topics.masks, name) for name in self.target_classes
+        }
+        if len(set(self.mask_topics.values())) != len(self.mask_topics):
+            raise ConfigError(
+                f"target classes {list(self.target_classes)} give the same mask topic twice "
+                f"({self.mask_topics}): rename them in the model's names"
+            )
+        tolerance = config.depth_tolerance_m
+        if not (math.isfinite(tolerance) and tolerance >= 0):
+            raise ConfigError(f"depth_tolerance_m must be a finite number >= 0, got {tolerance!r}")
         self.stats = PerceptionStats()
         self._messages = DetectionMessages()
         self._mask_images = MaskImageEncoder()
@@ -178,8 +190,7 @@ class PerceptionStep:
             if topic == topics.depth and topics.depth:
                 self._on_depth(codec.decode_image(data))
             elif topic == topics.camera_info and topics.camera_info:
-                info = codec.decode(data, CAMERA_INFO)
-                self._camera_hw = (int(info.height), int(info.width))
+                self._camera_hw = image_size(codec.decode(data, CAMERA_INFO))
         except RlDeployError as err:
             self.stats.dropped[topic] = self.stats.dropped.get(topic, 0) + 1
             self._log.warning(topic, f"dropped message on {topic}: {err}")
@@ -246,3 +257,15 @@ class PerceptionStep:
             "encode": (end - masked) * 1e3,
         }
         return outputs
+
+
+def image_size(info: Any) -> tuple[int, int] | None:
+    """(height, width) of the images a sensor_msgs/CameraInfo describes: its calibration size,
+    divided by the binning, or its region of interest when one is set. None when it gives no
+    size (0): nothing to check the frames against."""
+    roi = info.roi
+    if roi.height and roi.width:
+        return int(roi.height), int(roi.width)
+    height = int(info.height) // max(int(info.binning_y), 1)
+    width = int(info.width) // max(int(info.binning_x), 1)
+    return (height, width) if height and width else None

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import argparse
 import math
-import shutil
 from pathlib import Path
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 import yaml
+from tqdm import tqdm
 
 from rl_deploy.errors import ConfigError
 from rl_deploy.geometry import Pose2D
@@ -26,7 +26,11 @@ from rl_deploy.sim.render import CameraFrame, CameraRenderer
 from rl_deploy.sim.scene import load_scene
 from rl_deploy.sim.spec import SceneSpec
 from rl_deploy.sim.world import SimWorld
-from rl_deploy.tools.detector_train import HELD_OUT_SEED_OFFSET, mask_to_polygon
+from rl_deploy.tools.detector_train import (
+    HELD_OUT_SEED_OFFSET,
+    clear_dataset_dir,
+    mask_to_polygon,
+)
 
 DEFAULT_SCENE = Path("config/scenes/example_room.yaml")
 MIN_VISIBLE_PX = 30  # at 640x480: smaller slivers are not labelled (nor reliably detectable)
@@ -108,7 +112,7 @@ def _write_split(
     width = imgsz
     height = round(imgsz * camera.height / camera.width)
     try:
-        for index in range(n_images):
+        for index in tqdm(range(n_images), desc=f"{prefix}{split}", unit="img", disable=None):
             sample_view(scene, world, seed + index, rng)
             frame = renderer.render(world.data)
             assert frame.rgb_u8 is not None
@@ -134,8 +138,7 @@ def generate_dataset(
     data YAML. `imgsz` is the width of the written frames (the camera's aspect is kept)."""
     scene = load_scene(scene_path)
     root = Path(out_dir)
-    if root.exists():
-        shutil.rmtree(root)
+    clear_dataset_dir(root)
     n_val = max(1, round(n_images * val_fraction))
     _write_split(scene, root, "train", n_images=n_images - n_val, seed=seed, imgsz=imgsz)
     val_seed = seed + HELD_OUT_SEED_OFFSET
@@ -180,15 +183,31 @@ def add_sim_images(
     return data_yaml
 
 
+MIN_WIDTH, MAX_WIDTH = 32, 4096  # px of the written frames
+
+
 def dataset_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="rl-deploy sim-dataset", description=__doc__.splitlines()[0]
     )
-    parser.add_argument("out", type=Path, help="dataset directory (replaced)")
-    parser.add_argument("--images", type=int, default=400)
+    parser.add_argument(
+        "out", type=Path, help="dataset directory: new, empty, or an earlier dataset (replaced)"
+    )
+    parser.add_argument("--images", type=int, default=400, help="train + val, at least 2")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--imgsz", type=int, default=320, help="width of the written frames")
+    parser.add_argument(
+        "--imgsz",
+        type=int,
+        default=320,
+        help=f"width of the written frames, {MIN_WIDTH}-{MAX_WIDTH}",
+    )
     parser.add_argument("--scene", type=Path, default=DEFAULT_SCENE)
     args = parser.parse_args(argv)
+    if args.images < 2:  # one for each split
+        raise ConfigError(f"--images must be at least 2, got {args.images}")
+    if not MIN_WIDTH <= args.imgsz <= MAX_WIDTH:
+        raise ConfigError(f"--imgsz must be in [{MIN_WIDTH}, {MAX_WIDTH}], got {args.imgsz}")
+    if args.seed < 0:
+        raise ConfigError(f"--seed must be >= 0, got {args.seed}")
     print(generate_dataset(args.out, args.images, args.seed, args.imgsz, scene_path=args.scene))
     return 0

@@ -152,6 +152,15 @@ def evaluate(run: SimRun) -> tuple[dict[str, Any], list[Any]]:
     return summary, results
 
 
+MAX_TILT_DEG = 90.0  # beyond, the camera looks at the ceiling or at the robot
+
+
+def check_out_dir(out: Path | None) -> None:
+    """Before any episode runs: an --out that cannot become a directory is a ConfigError."""
+    if out is not None and out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file; it must be a directory for the reports")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rl-deploy sim", description=__doc__.splitlines()[0])
     parser.add_argument("--mode", choices=MODES, default="gt")
@@ -180,6 +189,15 @@ def sim_main(argv: list[str]) -> int:
             raise ConfigError(f"--episodes must be >= 1, got {args.episodes}")
         if args.bag and args.out is None:
             raise ConfigError("--bag needs --out (the bags go to OUT/bags)")
+        check_out_dir(args.out)
+        if args.seed < 0:
+            raise ConfigError(f"--seed must be >= 0, got {args.seed}")
+        if not (math.isfinite(args.depth_noise) and args.depth_noise >= 0):
+            raise ConfigError(f"--depth-noise must be a finite std >= 0 m, got {args.depth_noise}")
+        if not abs(args.camera_tilt_deg) <= MAX_TILT_DEG:
+            raise ConfigError(
+                f"--camera-tilt-deg must be within ±{MAX_TILT_DEG}, got {args.camera_tilt_deg}"
+            )
         base = PipelineConfig.from_yaml(args.config) if args.config else default_config()
         run = SimRun(
             mode=args.mode,

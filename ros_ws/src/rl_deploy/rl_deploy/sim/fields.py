@@ -19,7 +19,8 @@ class Fields:
 
     def __init__(self, values: Any, path: str) -> None:
         if not isinstance(values, Mapping):
-            raise ConfigError(f"{path} must be a mapping, got {values!r}")
+            what = path or "the document"  # the root: an empty file, or a list at the top
+            raise ConfigError(f"{what} must be a mapping, got {values!r:.80}")
         self._values: Mapping[str, Any] = values
         self.path = path
         self._read: set[str] = set()

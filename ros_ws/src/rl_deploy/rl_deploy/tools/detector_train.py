@@ -75,6 +75,25 @@ def _write_split(root: Path, split: str, n_images: int, seed: int, imgsz: int) -
         (labels / f"{name}.txt").write_text("\n".join(_label_lines(scene)) + "\n")
 
 
+DATASET_ENTRIES = frozenset({"data.yaml", "images", "labels"})  # what a YOLO-seg dataset holds
+
+
+def clear_dataset_dir(root: Path) -> None:
+    """Make way for a new dataset at `root`: an earlier one (its data.yaml, images/ and
+    labels/, or a part of them) is removed; anything else there is the user's: ConfigError."""
+    if root.is_file():
+        raise ConfigError(f"{root} is a file; a dataset is written as a directory")
+    if not root.is_dir():
+        return
+    foreign = sorted(p.name for p in root.iterdir() if p.name not in DATASET_ENTRIES)
+    if foreign:
+        raise ConfigError(
+            f"{root} holds {foreign[:5]}, which are not a dataset's: not replacing it; "
+            "choose a new or empty directory"
+        )
+    shutil.rmtree(root)
+
+
 def generate_dataset(
     out_dir: str | Path, n_images: int, seed: int, imgsz: int, val_fraction: float = 0.2
 ) -> Path:
@@ -84,8 +103,7 @@ def generate_dataset(
     (the simulator's, later) can replace this function; training reads only the YAML.
     """
     root = Path(out_dir)
-    if root.exists():
-        shutil.rmtree(root)
+    clear_dataset_dir(root)
     n_val = max(1, round(n_images * val_fraction))
     _write_split(root, "train", n_images - n_val, seed + TRAIN_SEED_OFFSET, imgsz)
     _write_split(root, "val", n_val, seed + HELD_OUT_SEED_OFFSET, imgsz)
