@@ -27,6 +27,9 @@ DDS_PROFILE = EnvironmentVariable(
     default_value=PathJoinSubstitution([SHARE, "config", "dds", "fastdds_large_frames.xml"]),
 )
 
+# Closes a quoted flag in a PythonExpression: true as IfCondition reads it (true or 1, any case).
+TRUE_TEST = "'.lower() in ('true', '1')"
+
 # name, default, description: every argument of this file.
 ARGUMENTS = [
     ("namespace", "", "Namespace of every rl_deploy node."),
@@ -123,7 +126,7 @@ def generate_launch_description() -> LaunchDescription:
         "pose_source": arg("pose_source"),
         "masks.segmentation_channel": arg("segmentation_channel"),
         "masks.source": PythonExpression(
-            ["'topics' if '", arg("single_process"), "' == 'true' else '", arg("mask_source"), "'"]
+            ["'topics' if '", arg("single_process"), TRUE_TEST, " else '", arg("mask_source"), "'"]
         ),
     }
     policy_remaps = [
@@ -135,7 +138,7 @@ def generate_launch_description() -> LaunchDescription:
     ]
     perception_overrides = {**sim_time, "base_dir": SHARE}
     separate_perception = PythonExpression(
-        ["'", arg("single_process"), "' != 'true' and '", arg("mask_source"), "' == 'topics'"]
+        ["not '", arg("single_process"), TRUE_TEST, " and '", arg("mask_source"), "' == 'topics'"]
     )
 
     policy = Node(

@@ -46,7 +46,8 @@ ARGUMENTS = [
 def generate_launch_description() -> LaunchDescription:
     arg = LaunchConfiguration
     scene_dir = PathJoinSubstitution([SHARE, "config", "scenes", "generated", arg("scene")])
-    headless = PythonExpression(["'' if '", arg("gui"), "' == 'true' else ' -s'"])
+    # true as IfCondition reads it: true or 1, any case
+    headless = PythonExpression(["'' if '", arg("gui"), "'.lower() in ('true', '1') else ' -s'"])
     gazebo = IncludeLaunchDescription(
         PythonLaunchDescriptionSource(
             PathJoinSubstitution([FindPackageShare("ros_gz_sim"), "launch", "gz_sim.launch.py"])

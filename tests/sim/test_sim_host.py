@@ -200,6 +200,27 @@ def test_bad_commands_raise_decode_errors(blind_host: MujocoSimHost, scene: Scen
         )
 
 
+def test_non_finite_commands_are_named_and_stop_the_base(
+    blind_host: MujocoSimHost, scene: SceneSpec
+) -> None:
+    blind_host.reset(13)
+    blind_host.handle(scene.topics.cmd_vel, encode(twist(BaseVelocity(0.2)), TWIST))
+    _run(blind_host, 0.5)
+    with pytest.raises(DecodeError, match=r"base command is not finite.*stopped"):
+        blind_host.handle(scene.topics.cmd_vel, encode(twist(BaseVelocity(math.nan)), TWIST))
+    _run(blind_host, 0.5)
+    assert blind_host.world.base_twist()[0] == pytest.approx(0.0, abs=1e-3)
+    held = blind_host.world.joint_positions()[:1].copy()
+    nan_lift = ArmTarget(("joint_lift",), np.array([math.nan]))
+    with pytest.raises(DecodeError, match=r"arm command is not finite.*joint_lift"):
+        blind_host.handle(
+            scene.topics.arm_command,
+            encode(joint_trajectory(nan_lift, 0, "", 0), JOINT_TRAJECTORY),
+        )
+    _run(blind_host, 0.5)
+    np.testing.assert_allclose(blind_host.world.joint_positions()[:1], held, atol=0.01)
+
+
 def test_same_seed_same_bytes(scene: SceneSpec) -> None:
     runs = []
     for _ in range(2):

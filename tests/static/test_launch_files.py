@@ -89,3 +89,26 @@ def test_gazebo_reads_the_class_id_from_its_rgb8_label_map():
     includes = LAUNCHES["sim_gazebo.launch.py"].includes
     (passed,) = [keys for source, keys in includes.items() if "robot.launch.py" in source]
     assert "segmentation_channel" in passed
+
+
+@pytest.mark.parametrize("path", LAUNCH_FILES, ids=lambda p: p.name)
+def test_flags_in_expressions_read_true_as_conditions_do(path):
+    """IfCondition takes true and 1 in any case; an expression comparing a flag with 'true'
+    alone would read single_process:=True as false and start the other set of nodes."""
+    text = path.read_text()
+    assert "== 'true'" not in text and "!= 'true'" not in text
+
+
+def test_the_true_test_agrees_with_if_condition():
+    namespace: dict[str, object] = {}
+    source = (ROOT / "launch" / "robot.launch.py").read_text()
+    line = next(line for line in source.splitlines() if line.startswith("TRUE_TEST ="))
+    exec(line, namespace)
+    for flag, truth in [
+        ("true", True),
+        ("True", True),
+        ("1", True),
+        ("false", False),
+        ("0", False),
+    ]:
+        assert eval(f"'{flag}{namespace['TRUE_TEST']}") is truth, flag

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -132,3 +134,25 @@ def test_writer_thread_failure_is_raised_in_the_caller():
     with pytest.raises(BagError, match="No space left"):
         writer.close()  # the file is closed, and the error kept
     writer.close()  # closed: nothing more to raise
+
+
+def test_writer_closes_after_a_put_whose_wakeup_was_lost(tmp_path: Path):
+    """Ctrl-C in the middle of put()'s notify leaves a message queued with its waiter never
+    woken (and the next notify spent on a stale waiter): close() must still finish."""
+    path = tmp_path / "interrupted.mcap"
+    writer = McapWriter(path)
+    writer.add_topic("/a", "std_msgs/msg/ByteMultiArray")
+    time.sleep(0.05)  # the writer's thread is waiting for the first message
+    queue = writer._queue
+    assert queue is not None
+    with queue.mutex:  # what an interrupted put() leaves: the item in, the waiter asleep
+        queue.queue.append((writer._channels["/a"], 1, b"\x00\x00\x00\x00"))
+        queue.unfinished_tasks += 1
+        stale = threading.Lock()
+        stale.acquire()
+        queue.not_empty._waiters.appendleft(stale)  # the next notify goes to it
+    closing = threading.Thread(target=writer.close, daemon=True)
+    closing.start()
+    closing.join(timeout=10)
+    assert not closing.is_alive(), "close() waits for ever"
+    assert Bag(path).read_all_counted() == {"/a": 1}

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import struct
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import rclpy
 import rclpy.exceptions
@@ -19,9 +20,9 @@ from rclpy.qos import QoSProfile
 from rclpy.utilities import remove_ros_args
 
 from rl_deploy import codec
-from rl_deploy.codec.typestore import CLOCK, HEADER, message_class
+from rl_deploy.codec.typestore import CLOCK, HEADER, TF_MESSAGE, message_class
 from rl_deploy.errors import RlDeployError
-from rl_deploy.replay.bag import Bag, BagMessage
+from rl_deploy.replay.bag import Bag, BagMessage, without_long_silences
 from rl_deploy_ros import host
 
 _STAMP = struct.Struct("<iI"), struct.Struct(">iI")  # builtin_interfaces/Time, LE and BE CDR
@@ -36,14 +37,26 @@ def header_first(msgtype: str) -> bool:
     return first.name == "header" and HEADER.rsplit("/", 1)[-1] in str(first.type)
 
 
-def shift_stamp(data: bytes, offset_ns: int) -> bytes:
-    """The same CDR message with its header stamp moved by `offset_ns`."""
+def restamp_header(data: bytes, stamp_map: Callable[[int], int]) -> bytes:
+    """The same CDR message (header first) with its stamp mapped by `stamp_map`; a stamp of 0
+    (not stamped) stays 0."""
     layout = _STAMP[0] if data[1] & 1 else _STAMP[1]  # encapsulation: odd ids are little-endian
     sec, nanosec = layout.unpack_from(data, 4)
-    shifted = sec * 1_000_000_000 + nanosec + offset_ns
+    if sec == 0 and nanosec == 0:
+        return data
     out = bytearray(data)
-    layout.pack_into(out, 4, *divmod(shifted, 1_000_000_000))
+    layout.pack_into(out, 4, *divmod(stamp_map(sec * 1_000_000_000 + nanosec), 1_000_000_000))
     return bytes(out)
+
+
+def restamp_tf(data: bytes, stamp_map: Callable[[int], int]) -> bytes:
+    """A tf2_msgs/TFMessage with each transform's stamp mapped by `stamp_map` (0 stays 0)."""
+    message = codec.decode(data, TF_MESSAGE)
+    for transform in message.transforms:
+        stamp_ns = codec.stamp_to_ns(transform.header.stamp)
+        if stamp_ns:
+            transform.header.stamp = codec.ns_to_stamp(stamp_map(stamp_ns))
+    return codec.encode(message, TF_MESSAGE)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -61,8 +74,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--delay", type=float, default=0.0, help="s to wait before playing")
     args = parser.parse_args(argv)
-    if args.rate <= 0:
-        parser.error(f"--rate must be > 0, got {args.rate}")
+    if not (math.isfinite(args.rate) and args.rate > 0):
+        parser.error(f"--rate must be a finite number > 0, got {args.rate}")
+    for name in ("clock", "delay"):
+        value = getattr(args, name)
+        if not (math.isfinite(value) and value >= 0):
+            parser.error(f"--{name} must be a finite number >= 0, got {value}")
     if args.loop and args.clock > 0:
         parser.error("--loop with --clock would run the clock backwards; loop with --restamp")
     return args
@@ -84,7 +101,12 @@ class BagPlayer:
             if cls is None:
                 node.get_logger().warning(f"skipping {name}: {msgtype} is not installed")
                 continue
-            self.publishers[name] = (node.create_publisher(cls, name, qos), header_first(msgtype))
+            restamp = restamp_tf if msgtype == TF_MESSAGE else None
+            if restamp is None and header_first(msgtype):
+                restamp = restamp_header
+            self.publishers[name] = (node.create_publisher(cls, name, qos), restamp)
+        if not self.publishers:
+            raise RlDeployError(f"nothing to play in {bag.path}: no topic's type is installed")
         self.clock = None
         if args.clock > 0:
             clock_class = host.message_class(CLOCK)
@@ -95,27 +117,38 @@ class BagPlayer:
         published = 0
         while True:
             wall_start = time.monotonic_ns()
-            # --restamp: stamps continue across loops as if the bag were one long recording.
-            offset_ns = time.time_ns() - self.bag.start_ns if self.args.restamp else 0
+            before = published
+            stamp_map = self._bag_to_wall(time.time_ns())
             for message, bag_time_ns in self._timed(wall_start):
                 entry = self.publishers.get(message.topic)
                 if entry is None:
                     continue
-                publisher, stamped = entry
+                publisher, restamp = entry
                 data = message.data
-                if self.args.restamp and stamped:
-                    data = shift_stamp(data, offset_ns)
+                if self.args.restamp and restamp is not None:
+                    data = restamp(data, stamp_map)
                 publisher.publish(data)
                 published += 1
                 self._publish_clock(bag_time_ns)
             if not self.args.loop or not rclpy.ok():
                 return published
+            if published == before:  # looping over nothing would spin a core for ever
+                raise RlDeployError(
+                    f"{self.bag.path}: no message to play on {list(self.publishers)}"
+                )
+
+    def _bag_to_wall(self, epoch_start_ns: int) -> Callable[[int], int]:
+        """--restamp's map of a stamp: bag time to the wall time of this pass, which starts at
+        `epoch_start_ns`. One map for every message, so a frame's RGB and depth keep one stamp,
+        and stamps keep pace with --rate and go on increasing across loops."""
+        bag_start_ns, rate = self.bag.start_ns, self.args.rate
+        return lambda stamp_ns: epoch_start_ns + round((stamp_ns - bag_start_ns) / rate)
 
     def _timed(self, wall_start_ns: int) -> Iterator[tuple[BagMessage, int]]:
         """Messages as their time comes, publishing /clock while waiting."""
         clock_period_ns = round(1e9 / self.args.clock) if self.clock else None
         next_clock_ns = self.bag.start_ns
-        for message in self.bag.messages(self.publishers):
+        for message in without_long_silences(self.bag.messages(self.publishers), self.bag.path):
             due_ns = message.log_time_ns
             while True:
                 elapsed_ns = (time.monotonic_ns() - wall_start_ns) * self.args.rate
@@ -140,7 +173,7 @@ class BagPlayer:
 def main(args: list[str] | None = None) -> int:
     argv = sys.argv if args is None else args
     options = parse_args(remove_ros_args(argv)[1:])
-    rclpy.init(args=argv)
+    host.init_interruptible(argv)
     node = Node("bag_play")
     try:
         player = BagPlayer(node, Bag(options.bag), options)

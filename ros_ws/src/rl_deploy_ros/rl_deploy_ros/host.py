@@ -338,12 +338,7 @@ def run(
     guard could not leave the robot a zero. Returns 1 when start-up fails (bad parameter, model
     or profile), 0 otherwise.
     """
-    rclpy.init(
-        args=args if args is not None else sys.argv,
-        signal_handler_options=SignalHandlerOptions.NO,
-    )
-    for signum in (signal.SIGINT, signal.SIGTERM):  # ros2 launch escalates SIGINT to SIGTERM
-        signal.signal(signum, _interrupt)
+    init_interruptible(args)
     nodes: list[LifecycleNode] = []
     executors: list[Executor] = []
     try:
@@ -372,6 +367,18 @@ def run(
         if rclpy.ok():
             rclpy.shutdown()
     return 0
+
+
+def init_interruptible(args: list[str] | None = None) -> None:
+    """rclpy.init with SIGINT and SIGTERM raising KeyboardInterrupt in the main thread (once),
+    rather than rclpy's handlers shutting the context down under a sleeping or publishing node:
+    `ros2 launch` escalates SIGINT to SIGTERM, and a node must stop on either, cleanly."""
+    rclpy.init(
+        args=args if args is not None else sys.argv,
+        signal_handler_options=SignalHandlerOptions.NO,
+    )
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _interrupt)
 
 
 def _interrupt(signum: int, frame: object) -> None:

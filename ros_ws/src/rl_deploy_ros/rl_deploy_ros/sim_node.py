@@ -17,7 +17,7 @@ import rclpy
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile
 
-from rl_deploy.errors import RlDeployError
+from rl_deploy.errors import ConfigError, RlDeployError
 from rl_deploy.io import Output
 from rl_deploy.sim.closed_loop import EpisodeRecorder, save_results
 from rl_deploy.sim.host import HostOptions, MujocoSimHost
@@ -68,12 +68,31 @@ SPECS = [
 ]
 
 
+ENDLESS_EPISODES = 10**9  # episodes: 0
+
+
+def check_values(values: dict[str, Any]) -> None:
+    """ConfigError naming the first parameter a simulation cannot run with."""
+    for name in ("seed", "episodes"):
+        if values[name] < 0:
+            raise ConfigError(f"{name} must be >= 0, got {values[name]}")
+    for name in ("realtime_factor", "step_s", "hold_timeout_s"):
+        if not (math.isfinite(values[name]) and values[name] > 0):
+            raise ConfigError(f"{name} must be a finite number > 0, got {values[name]}")
+    for name in ("start_time_s", "max_stack_lag_s", "depth_noise_std_m"):
+        if not (math.isfinite(values[name]) and values[name] >= 0):
+            raise ConfigError(f"{name} must be a finite number >= 0, got {values[name]}")
+    if not abs(values["camera_tilt_deg"]) <= 90.0:
+        raise ConfigError(f"camera_tilt_deg must be within ±90, got {values['camera_tilt_deg']}")
+
+
 class SimNode(Node):
     def __init__(self) -> None:
         super().__init__("sim_node")
-        host.declare(self, SPECS, lambda values: None)  # type: ignore[arg-type]
+        host.declare(self, SPECS, check_values)  # type: ignore[arg-type]
         self.values = host.values(self, SPECS)  # type: ignore[arg-type]
         v = self.values
+        check_values(v)
         options = HostOptions(
             rgb=v["rgb"],
             segmentation=v["segmentation"],
@@ -83,7 +102,7 @@ class SimNode(Node):
         )
         scene = load_scene(host.resolve_path(v["scene"]))
         self.sim = MujocoSimHost(scene, options)
-        count = v["episodes"] if v["episodes"] > 0 else 10**9
+        count = v["episodes"] or ENDLESS_EPISODES
         recorder = EpisodeRecorder(Path(v["bag_dir"])) if v["bag_dir"] else None
         self.session = SimSession(
             self.sim,

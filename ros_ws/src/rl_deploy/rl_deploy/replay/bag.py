@@ -18,6 +18,10 @@ from mcap.reader import make_reader
 
 from rl_deploy.errors import BagError
 
+# Ten minutes without a single message is a corrupt log time (0, or years away), not a pause:
+# a replay would tick through it until the disk is full, a player would sleep through it.
+MAX_SILENCE_NS = 600 * 10**9
+
 
 @dataclass(frozen=True)
 class BagTopic:
@@ -218,3 +222,19 @@ def _read_sqlite3(path: Path, wanted: set[str]) -> Iterator[BagMessage]:
         raise BagError(f"cannot read sqlite3 bag file {path}: {err}") from err
     finally:
         connection.close()
+
+
+def without_long_silences(messages: Iterable[BagMessage], path: Path) -> Iterator[BagMessage]:
+    """`messages` as they come, and a BagError at the first one more than MAX_SILENCE_NS after
+    its predecessor, naming both log times."""
+    previous_ns: int | None = None
+    for message in messages:
+        if previous_ns is not None and message.log_time_ns - previous_ns > MAX_SILENCE_NS:
+            raise BagError(
+                f"bag {path}: no message for {(message.log_time_ns - previous_ns) / 1e9:.0f} s "
+                f"before the one on {message.topic} at log time {message.log_time_ns} ns "
+                f"(previous at {previous_ns} ns): a corrupt timestamp? Silences of up to "
+                f"{MAX_SILENCE_NS // 10**9} s are played through"
+            )
+        previous_ns = message.log_time_ns
+        yield message

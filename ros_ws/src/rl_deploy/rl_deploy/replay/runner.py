@@ -21,14 +21,10 @@ from tqdm import tqdm
 from rl_deploy.config import PipelineConfig
 from rl_deploy.errors import BagError
 from rl_deploy.pipeline import Pipeline, TickRecord
-from rl_deploy.replay.bag import Bag
+from rl_deploy.replay.bag import Bag, without_long_silences
 from rl_deploy.replay.writer import McapWriter
 
 REPORT_FRAMES = 6  # mask overlays kept for the report
-# Control ticks run through every silence in the bag, as a live node's timer would. Ten minutes
-# without a single message is a corrupt log time (0, or years away), not a pause: ticking
-# through it would write zero commands until the disk is full.
-MAX_SILENCE_NS = 600 * 10**9
 RECORDED_PREFIX = "/recorded"  # where a bag's own copy of a stack output goes in output.mcap
 OUTPUT_FILES = ("output.mcap", "summary.json", "report.html")
 
@@ -152,18 +148,12 @@ class _ReplaySession:
 
     def run(self, progress: bool) -> None:
         with tqdm(total=self.bag.message_count, unit="msg", disable=not progress) as bar:
-            for message in self.bag.messages():
+            # Control ticks run through every silence, as a live node's timer would, up to
+            # one that can only be a corrupt log time.
+            for message in without_long_silences(self.bag.messages(), self.bag.path):
                 if self._next_tick_ns is None:
                     self.first_ns = message.log_time_ns
                     self._next_tick_ns = self.first_ns + self.pipeline.control_period_ns
-                elif message.log_time_ns - self.last_ns > MAX_SILENCE_NS:
-                    raise BagError(
-                        f"bag {self.bag.path}: no message for "
-                        f"{(message.log_time_ns - self.last_ns) / 1e9:.0f} s before the one on "
-                        f"{message.topic} at log time {message.log_time_ns} ns (previous at "
-                        f"{self.last_ns} ns): a corrupt timestamp? Replay ticks through "
-                        f"silences of up to {MAX_SILENCE_NS // 10**9} s"
-                    )
                 self._tick_before(message.log_time_ns)  # a message at t is seen by a tick at t
                 self.pipeline.feed(message.topic, message.data, message.log_time_ns)
                 self.writer.write(self.copied_as[message.topic], message.log_time_ns, message.data)

@@ -16,6 +16,7 @@ from rl_deploy.errors import BagError
 # Messages waiting for the writer's thread: about 32 MB of camera frames at most, then write()
 # waits for it (a replay never runs ahead of its file by more).
 QUEUE_MESSAGES = 32
+_LOST_WAKEUP_POLL_S = 0.2
 
 _COMPRESSION = {
     "lz4": CompressionType.LZ4,
@@ -118,7 +119,16 @@ class McapWriter:
 
     def _drain(self) -> None:
         assert self._queue is not None
-        while (item := self._queue.get()) is not None:
+        while True:
+            # A KeyboardInterrupt (Ctrl-C, the CLI's SIGTERM) raised in the caller in the middle
+            # of put()'s notify can leave this thread's wakeup lost, and close() waiting on it
+            # for ever: the timeout makes it look at the queue again.
+            try:
+                item = self._queue.get(timeout=_LOST_WAKEUP_POLL_S)
+            except queue.Empty:
+                continue
+            if item is None:
+                break
             if self._failure is None:  # after one, take the rest so that write() never blocks
                 try:
                     self._add(*item)

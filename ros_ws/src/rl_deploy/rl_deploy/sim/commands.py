@@ -37,6 +37,8 @@ def arm_target_from_cdr(
                 f"Float64MultiArray arm command has {len(values)} values for joints "
                 f"{list(joint_order)}"
             )
+        if not np.isfinite(values).all():
+            raise DecodeError(f"Float64MultiArray arm command is not finite: {values.tolist()}")
         return ArmTarget(tuple(joint_order[: len(values)]), values)
     if kind != JOINT_TRAJECTORY:
         raise DecodeError(f"an arm command must be JointTrajectory or Float64MultiArray: {kind!r}")
@@ -49,4 +51,9 @@ def arm_target_from_cdr(
         raise DecodeError(
             f"JointTrajectory: {len(names)} joint names but {positions.shape} positions"
         )
-    return ArmTarget(names, positions)
+    target = ArmTarget(names, positions)
+    if not target.is_finite():
+        raise DecodeError(
+            f"arm command is not finite: {dict(zip(names, positions.tolist(), strict=True))}"
+        )
+    return target

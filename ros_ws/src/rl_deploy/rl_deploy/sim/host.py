@@ -195,7 +195,12 @@ class MujocoSimHost:
         """Apply a command message (CDR bytes) that arrived on `topic`; DecodeError if bad."""
         topics = self.scene.topics
         if topic == topics.cmd_vel:
-            self.apply_base(base_velocity_from_cdr(data, msgtype))
+            velocity = base_velocity_from_cdr(data, msgtype)
+            self.apply_base(velocity)  # a non-finite one stops the base (SimWorld), at once
+            if not all(
+                map(math.isfinite, (velocity.linear_x, velocity.linear_y, velocity.angular_z))
+            ):
+                raise DecodeError(f"base command is not finite: {velocity}; the base is stopped")
         elif topic == topics.arm_command:
             self.apply_arm(arm_target_from_cdr(data, self.world.arm_joint_names, msgtype))
         else:

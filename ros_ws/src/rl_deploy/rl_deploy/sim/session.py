@@ -37,7 +37,8 @@ class SimSession:
     ) -> None:
         if not seeds:
             raise RlDeployError("a simulator session needs at least one seed")
-        self.host, self.seeds = host, list(seeds)
+        # Kept as given: sim_node's endless run is a range of a billion seeds, never a list.
+        self.host, self.seeds = host, seeds
         self.mask_topic = mask_topic  # the stack's target mask, for the image strip
         self.recorder = recorder
         self.snapshots = snapshots
