@@ -374,6 +374,11 @@ def test_depth_image_valid_fraction_and_metres():
     metres = np.array([[0.0, np.nan, 1.5], [np.inf, 2.25, -0.5]], np.float32)
     assert DepthImage(metres).valid_fraction() == pytest.approx(2 / 6)
     assert not DepthImage(metres).millimetres
+    # A card's "no reading" value, in either unit: 65535 mm is 65.535 m.
+    assert image.valid_fraction((0.0, 65.535)) == pytest.approx(3 / 6)
+    assert image.valid_fraction((65.5,)) == pytest.approx(4 / 6)  # no whole millimetre
+    saturated = np.array([[65.535, 1.5]], np.float32)
+    assert DepthImage(saturated).valid_fraction((65.535,)) == pytest.approx(1 / 2)
 
 
 class _CountingMask:

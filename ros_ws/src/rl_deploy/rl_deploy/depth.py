@@ -58,11 +58,25 @@ class DepthImage:
         """Share of pixels with a reading: finite, > 0, and none of `sentinels` (metres: a
         card's invalid_values, such as 65.535 for a saturated 16UC1 camera)."""
         sentinels = tuple(s for s in sentinels if s != 0.0)
-        if self.millimetres and not sentinels:  # integers are always finite
-            valid = int(cv2.countNonZero(self.raw.reshape(self.raw.shape[0], -1)))
+        if self.millimetres:  # integers are always finite: count in the camera's own units
+            raw = self.raw.reshape(self.raw.shape[0], -1)
+            valid = int(cv2.countNonZero(raw))
+            for millimetres in _whole_millimetres(sentinels):
+                valid -= int(np.count_nonzero(raw == millimetres))
         else:
             metres = self.metres
             with np.errstate(invalid="ignore"):
                 reading = metres > 0
             valid = int(np.count_nonzero(reading & ~invalid_depth(metres, sentinels)))
         return valid / max(self.raw.size, 1)
+
+
+def _whole_millimetres(sentinels: tuple[float, ...]) -> list[int]:
+    """The sentinels (m) a uint16 millimetre value can equal, within SENTINEL_RTOL."""
+    found = []
+    for sentinel in sentinels:
+        millimetres = sentinel * float(MM_PER_M)
+        whole = round(millimetres)
+        if 0 < whole <= 65535 and abs(millimetres - whole) <= abs(millimetres) * SENTINEL_RTOL:
+            found.append(whole)
+    return found
