@@ -188,9 +188,11 @@ class Pipeline:
         self._pose: Stamped[Pose2D] | None = None
         self._tf = codec.TransformTree()
         self._tf_stamp_ns: int | None = None  # of the map→base chain behind self._pose
-        # What the card counts as no reading, besides 0 and non-finite values.
+        # What the card counts as no reading, besides 0 and non-finite values (65.535 m).
         self._depth_sentinels = tuple(
-            sorted({v for spec in card.inputs if spec.depth for v in spec.depth.invalid_values})
+            sorted(
+                {v for spec in card.inputs if spec.depth for v in spec.depth.invalid_values} - {0.0}
+            )
         )
         self._estop = False
         self._episode_started = False
@@ -420,10 +422,9 @@ class Pipeline:
         depth = inputs.depth.value
         valid = depth.valid_fraction(self._depth_sentinels)
         if valid < self.config.depth_min_valid_fraction:
-            detail = (
-                f"depth frame has {valid:.1%} valid pixels (finite, > 0, not one of the card's "
-                f"invalid_values {list(self._depth_sentinels)} m)"
-            )
+            sentinels = self._depth_sentinels
+            extra = f", not the card's invalid_values {list(sentinels)} m" if sentinels else ""
+            detail = f"depth frame has {valid:.1%} valid pixels (finite, > 0{extra})"
             return _Step("invalid_input", detail, Command())
         t_masks = time.perf_counter()
         try:
