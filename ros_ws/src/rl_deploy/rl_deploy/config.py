@@ -231,24 +231,17 @@ class PipelineConfig:
                 f"masks.class_names ({len(self.masks.class_names)}) and masks.class_ids "
                 f"({len(self.masks.class_ids)}) must have the same length"
             )
-        for key, value in (
-            ("sync_slop_s", self.sync_slop_s),
-            ("depth_min_valid_fraction", self.depth_min_valid_fraction),
-            ("diagnostics_period_s", self.diagnostics_period_s),
-            ("timeouts.camera_s", self.timeouts.camera_s),
-            ("timeouts.joints_s", self.timeouts.joints_s),
-            ("timeouts.pose_s", self.timeouts.pose_s),
-            ("drift.threshold", self.drift.threshold),
-        ):
-            if not math.isfinite(value) or value <= 0:
-                raise ConfigError(f"{key} must be a finite number > 0, got {value!r}")
-        for key, value, most in (
+        for key, value, most in (  # each finite and > 0, and at most `most`
+            ("sync_slop_s", self.sync_slop_s, MAX_SYNC_SLOP_S),
+            ("depth_min_valid_fraction", self.depth_min_valid_fraction, 1.0),
+            ("diagnostics_period_s", self.diagnostics_period_s, math.inf),
             ("timeouts.camera_s", self.timeouts.camera_s, MAX_TIMEOUT_S),
             ("timeouts.joints_s", self.timeouts.joints_s, MAX_TIMEOUT_S),
             ("timeouts.pose_s", self.timeouts.pose_s, MAX_TIMEOUT_S),
-            ("sync_slop_s", self.sync_slop_s, MAX_SYNC_SLOP_S),
-            ("depth_min_valid_fraction", self.depth_min_valid_fraction, 1.0),
+            ("drift.threshold", self.drift.threshold, math.inf),
         ):
+            if not math.isfinite(value) or value <= 0:
+                raise ConfigError(f"{key} must be a finite number > 0, got {value!r}")
             if value > most:
                 raise ConfigError(f"{key} must be at most {most}, got {value!r}")
         tolerance = self.masks.depth_tolerance_m

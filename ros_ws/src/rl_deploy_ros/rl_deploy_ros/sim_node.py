@@ -20,6 +20,7 @@ from rclpy.qos import DurabilityPolicy, QoSProfile
 from rl_deploy.errors import ConfigError, RlDeployError
 from rl_deploy.io import Output
 from rl_deploy.sim.closed_loop import EpisodeRecorder, save_results
+from rl_deploy.sim.evaluate import MAX_TILT_DEG
 from rl_deploy.sim.host import HostOptions, MujocoSimHost
 from rl_deploy.sim.scene import load_scene
 from rl_deploy.sim.session import SimSession
@@ -82,8 +83,10 @@ def check_values(values: dict[str, Any]) -> None:
     for name in ("start_time_s", "max_stack_lag_s", "depth_noise_std_m"):
         if not (math.isfinite(values[name]) and values[name] >= 0):
             raise ConfigError(f"{name} must be a finite number >= 0, got {values[name]}")
-    if not abs(values["camera_tilt_deg"]) <= 90.0:
-        raise ConfigError(f"camera_tilt_deg must be within ±90, got {values['camera_tilt_deg']}")
+    if not abs(values["camera_tilt_deg"]) <= MAX_TILT_DEG:
+        raise ConfigError(
+            f"camera_tilt_deg must be within ±{MAX_TILT_DEG}, got {values['camera_tilt_deg']}"
+        )
 
 
 class SimNode(Node):
